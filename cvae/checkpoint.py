@@ -1,0 +1,147 @@
+"""The single-file checkpoint: weights, configuration, labels, data facts, metrics, and resumable training state.
+
+Files are plain `torch.save` dictionaries of tensors and primitive values, read back with
+`torch.load(weights_only=True)`, so opening one never runs code from it. Writes go to a temporary file
+in the same folder and are renamed into place, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cvae.errors import CheckpointError, CvaeError
+from cvae.models import build_model, config_from_dict
+
+FORMAT = "cvae-explorer/checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model: nn.Module
+    label_names: list[str]
+    dataset: dict = field(default_factory=dict)
+    train_config: dict = field(default_factory=dict)
+    epoch: int = 0
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    training_state: dict | None = None  # optimizer, RNG and scaler state for exact resume
+    derived: dict = field(default_factory=dict)  # e.g. test-set encodings for the latent map
+    path: Path | None = None
+
+    @property
+    def family(self) -> str:
+        return self.model.config.family
+
+
+def checkpoint_dict(checkpoint: Checkpoint, half: bool = False) -> dict[str, Any]:
+    state = {k: v.detach().cpu() for k, v in checkpoint.model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "family": checkpoint.model.config.family,
+        "model_config": checkpoint.model.config.to_dict(),
+        "state_dict": state,
+        "label_names": list(checkpoint.label_names),
+        "dataset": dict(checkpoint.dataset),
+        "train_config": dict(checkpoint.train_config),
+        "epoch": int(checkpoint.epoch),
+        "metrics": dict(checkpoint.metrics),
+        "history": list(checkpoint.history),
+        "training_state": checkpoint.training_state,
+        "derived": {k: v.detach().cpu() if torch.is_tensor(v) else v for k, v in checkpoint.derived.items()},
+    }
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, half: bool = False) -> Path:
+    """Write atomically: temporary file in the target folder, flushed to disk, then renamed over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(checkpoint_dict(checkpoint, half=half), buffer)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(buffer.getbuffer())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
+    """The raw dictionary, after checks that name what is wrong with a file that is not a usable checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{path} is not a cVAE Explorer checkpoint (not a PyTorch checkpoint file at all)")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is truncated or damaged (its archive index is missing); "
+                              "it cannot be loaded — use an earlier copy")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(f"{path} holds Python objects other than tensors and plain values; refusing to "
+                              f"load it because that could run code ({str(exc).splitlines()[0][:120]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is truncated or damaged ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a PyTorch file but not a cVAE Explorer checkpoint "
+                              f"(no '{FORMAT}' format marker)")
+    version = raw.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path} was written in checkpoint format version {version}, newer than the "
+                              f"{FORMAT_VERSION} this program reads; update cvae-explorer to open it")
+    for key in ("family", "model_config", "state_dict"):
+        if key not in raw:
+            raise CheckpointError(f"{path} is missing its '{key}' entry")
+    return raw
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model from its saved configuration and load the weights onto `device` (CPU by default)."""
+    raw = read_checkpoint_dict(path)
+    try:
+        config = config_from_dict(raw["family"], dict(raw["model_config"]))
+        model = build_model(config)
+    except (CvaeError, TypeError) as exc:
+        raise CheckpointError(f"{path} has an unusable model configuration: {exc}") from None
+    try:
+        model.load_state_dict(raw["state_dict"], strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{path}: the weights do not match the saved {raw['family']} configuration "
+                              f"({detail})") from None
+    model.to(device).eval()
+    derived = raw.get("derived") or {}
+    labels = list(raw.get("label_names") or [])
+    if config.label_dim and len(labels) != config.label_dim:
+        raise CheckpointError(f"{path} names {len(labels)} labels but its model expects {config.label_dim}")
+    return Checkpoint(
+        model=model, label_names=labels, dataset=dict(raw.get("dataset") or {}),
+        train_config=dict(raw.get("train_config") or {}), epoch=int(raw.get("epoch") or 0),
+        metrics=dict(raw.get("metrics") or {}), history=list(raw.get("history") or []),
+        training_state=raw.get("training_state"),
+        derived={k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in derived.items()},
+        path=Path(path),
+    )

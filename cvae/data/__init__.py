@@ -1,0 +1,47 @@
+"""Dataset adapters: every loader returns an ImageDataset decoded once into uint8 tensors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cvae.data.dataset import ImageDataset
+from cvae.data.faces import load_face_dataset
+from cvae.data.idx import IDX_DATASETS, load_idx_dataset
+from cvae.errors import DatasetError
+
+DATASETS = ("mnist", "fashion-mnist", "celeba")
+DATA_DIR_ENV = "CVAE_DATA_DIR"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    """The option wins, then $CVAE_DATA_DIR; the folder must exist."""
+    chosen = data_dir if data_dir else os.environ.get(DATA_DIR_ENV)
+    if not chosen:
+        raise DatasetError(f"no data folder given: pass --data-dir or set {DATA_DIR_ENV}")
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        raise DatasetError(f"data folder {path} does not exist or is not a folder")
+    return path
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None, split: str = "train", download: bool = False,
+                 image_size: int | None = None, limit: int | None = None) -> ImageDataset:
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if split not in ("train", "test"):
+        raise DatasetError(f"unknown split {split!r}; expected train or test")
+    if download and name in IDX_DATASETS:
+        root = Path(data_dir or os.environ.get(DATA_DIR_ENV) or ".").expanduser()
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        root = resolve_data_dir(data_dir)
+    if name in IDX_DATASETS:
+        data = load_idx_dataset(name, root, split, download)
+        return data.subset(limit) if limit is not None else data
+    if download:
+        raise DatasetError("CelebA cannot be downloaded automatically; place it under the data folder")
+    return load_face_dataset(root, split, image_size or 64, limit)
+
+
+__all__ = ["ImageDataset", "DATASETS", "DATA_DIR_ENV", "load_dataset", "resolve_data_dir"]

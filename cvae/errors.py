@@ -1,0 +1,17 @@
+"""The errors a user can cause: each carries one sentence that names what, where and what was expected."""
+
+
+class CvaeError(Exception):
+    """Base of every error that is the input's fault, not the program's; front ends show str(e) alone."""
+
+
+class DatasetError(CvaeError):
+    """A data folder or file is missing, malformed or unreadable."""
+
+
+class CheckpointError(CvaeError):
+    """A checkpoint file cannot be used: not a checkpoint, truncated, too new or inconsistent."""
+
+
+class ConfigError(CvaeError):
+    """A model or training option is out of range or unknown."""

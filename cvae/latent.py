@@ -1,0 +1,128 @@
+"""Latent-space operations the explorer's panels use: sample, encode, decode, grids, interpolation, edits.
+
+All take a GenerativeModel in eval mode and run without gradients; batches go through the decoder in one
+call wherever the caller asks for many images.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from cvae.models import GenerativeModel
+
+
+def _device(model: GenerativeModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def as_latent(z, model: GenerativeModel) -> torch.Tensor:
+    """A point or a batch of points as a float (N, latent_dim) tensor on the model's device."""
+    z = torch.as_tensor(z, dtype=torch.float32, device=_device(model))
+    return z.reshape(-1, model.latent_dim)
+
+
+@torch.no_grad()
+def decode(model: GenerativeModel, z, labels=None) -> torch.Tensor:
+    """(N, C, H, W) images in [0, 1] for N latent points; a single label applies to all of them."""
+    return model.decode(as_latent(z, model), labels)
+
+
+@torch.no_grad()
+def sample_prior(model: GenerativeModel, count: int, labels=None, temperature: float = 1.0,
+                 seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images decoded from z ~ N(0, temperature² I), and the z used; a seed makes it repeatable."""
+    generator = torch.Generator(device=_device(model))
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    z = torch.randn((count, model.latent_dim), generator=generator, device=_device(model)) * temperature
+    return model.decode(z, labels), z
+
+
+@torch.no_grad()
+def encode_means(model: GenerativeModel, images: torch.Tensor, labels=None, batch_size: int = 1000) -> torch.Tensor:
+    """Posterior means for uint8 or [0, 1] float images, in batches."""
+    device = _device(model)
+    out = []
+    for start in range(0, images.shape[0], batch_size):
+        chunk = images[start:start + batch_size].to(device)
+        chunk = chunk.float() / 255 if chunk.dtype == torch.uint8 else chunk.float()
+        chunk_labels = None if labels is None else torch.as_tensor(labels)[start:start + batch_size]
+        out.append(model.encode(chunk, chunk_labels)[0])
+    return torch.cat(out) if out else torch.empty(0, model.latent_dim, device=device)
+
+
+def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], columns: int, rows: int,
+                ) -> torch.Tensor:
+    """Centres of a rows×columns grid of cells over the rectangle, row-major, top row (largest y) first."""
+    x0, x1 = x_range
+    y0, y1 = y_range
+    xs = x0 + (torch.arange(columns, dtype=torch.float32) + 0.5) * (x1 - x0) / columns
+    ys = y1 - (torch.arange(rows, dtype=torch.float32) + 0.5) * (y1 - y0) / rows
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+
+
+@torch.no_grad()
+def decode_grid(model: GenerativeModel, x_range: tuple[float, float], y_range: tuple[float, float],
+                columns: int, rows: int, labels=None, dims: tuple[int, int] = (0, 1),
+                base: Sequence[float] | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The manifold grid: decode cell centres of a 2-D region in one batched call.
+
+    For latents above 2-D the two chosen `dims` vary and the others stay at `base` (zeros by default).
+    Returns (rows*columns, C, H, W) images, row-major from the top, and the (rows*columns, latent_dim) points.
+    """
+    plane = grid_points(x_range, y_range, columns, rows)
+    z = torch.zeros(plane.shape[0], model.latent_dim)
+    if base is not None:
+        z[:] = torch.as_tensor(base, dtype=torch.float32).reshape(1, -1)
+    z[:, dims[0]] = plane[:, 0]
+    z[:, dims[1]] = plane[:, 1]
+    z = z.to(_device(model))
+    return model.decode(z, labels), z
+
+
+def tile(images: torch.Tensor, columns: int, padding: int = 0, pad_value: float = 1.0) -> torch.Tensor:
+    """(N, C, H, W) images as one (C, rows·H, columns·W) mosaic, row-major."""
+    n, c, h, w = images.shape
+    rows = math.ceil(n / columns)
+    canvas = torch.full((c, rows * (h + padding) + padding, columns * (w + padding) + padding), pad_value,
+                        dtype=images.dtype, device=images.device)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        canvas[:, top:top + h, left:left + w] = images[i]
+    return canvas
+
+
+def interpolate(z0, z1, steps: int, method: str = "linear") -> torch.Tensor:
+    """`steps` points from z0 to z1 inclusive; `spherical` (slerp) keeps norms typical of the prior."""
+    z0 = torch.as_tensor(z0, dtype=torch.float32).reshape(-1)
+    z1 = torch.as_tensor(z1, dtype=torch.float32).reshape(-1)
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    if method == "linear":
+        return (1 - t) * z0 + t * z1
+    if method not in ("spherical", "slerp"):
+        raise ValueError(f"unknown interpolation {method!r}; expected linear or spherical")
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1, 1))
+    if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolate_images(model: GenerativeModel, z0, z1, steps: int, labels=None, method: str = "linear",
+                       ) -> torch.Tensor:
+    return decode(model, interpolate(z0, z1, steps, method), labels)
+
+
+@torch.no_grad()
+def edit(model: GenerativeModel, images: torch.Tensor, labels, new_labels) -> torch.Tensor:
+    """Encode real images under their own labels, then decode their means under edited labels."""
+    z = encode_means(model, images, labels)
+    return model.decode(z, new_labels)

@@ -1,0 +1,166 @@
+"""The four generative families share one convolutional body; they differ in conditioning and in the KL term."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cvae.errors import ConfigError
+from cvae.models.config import (AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig,
+                                VAEConfig)
+from cvae.models.layers import ConvDecoder, ConvEncoder
+
+
+class GenerativeModel(nn.Module):
+    """Encoder q(z|x, y) and decoder p(x|z, y); `decode` returns images in [0, 1].
+
+    Labels are passed as class indices (class-label cVAE), as {0, 1} or real-valued attribute vectors
+    (β-CVAE; values between 0 and 1, or beyond, give strength sliders), or as None (unconditional).
+    """
+
+    variational = True
+    config: ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        label_dim = config.label_dim
+        label_channels = label_dim if getattr(config, "label_channels", False) else 0
+        self.encoder = ConvEncoder(config.image_channels + label_channels, config.conv_channels, config.image_size)
+        head_in = self.encoder.out_features + label_dim
+        self.encoder_head = nn.Sequential(nn.Linear(head_in, config.hidden_dim), nn.ReLU(inplace=True))
+        self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
+        self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
+        self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
+                                   config.image_channels, config.image_size)
+
+    # ----- labels -----
+    @property
+    def family(self) -> str:
+        return self.config.family
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.label_dim > 0
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def label_vector(self, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
+        """The label as the float vector the networks see; class indices become one-hot."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ConfigError(f"the {self.family} model is conditional: give a label for every image")
+        labels = torch.as_tensor(labels, device=device)
+        if isinstance(self.config, ConditionalVAEConfig) and labels.dim() <= 1 and not labels.is_floating_point():
+            labels = F.one_hot(labels.long().reshape(-1), self.config.num_classes)
+        labels = labels.float().reshape(-1, self.config.label_dim)
+        if labels.shape[0] == 1 and batch > 1:
+            labels = labels.expand(batch, -1)
+        if labels.shape[0] != batch:
+            raise ConfigError(f"got {labels.shape[0]} labels for {batch} items")
+        return labels
+
+    # ----- networks -----
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Posterior mean and log-variance (log-variance is None for the deterministic autoencoder)."""
+        y = self.label_vector(labels, x.shape[0], x.device)
+        inputs = x
+        if y is not None and getattr(self.config, "label_channels", False):
+            planes = y[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+            inputs = torch.cat([x, planes.to(x.dtype)], dim=1)
+        features = self.encoder(inputs)
+        if y is not None:
+            features = torch.cat([features, y.to(features.dtype)], dim=1)
+        h = self.encoder_head(features)
+        return self.to_mean(h), (self.to_logvar(h) if self.to_logvar is not None else None)
+
+    def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.label_vector(labels, z.shape[0], z.device)
+        inputs = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
+        return self.decoder(inputs)
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1]: the Bernoulli means or the Gaussian means."""
+        return torch.sigmoid(self.decode_logits(z, labels))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None):
+        mean, logvar = self.encode(x, labels)
+        z = self.reparameterize(mean, logvar, generator)
+        return self.decode_logits(z, labels), mean, logvar
+
+    @staticmethod
+    def reparameterize(mean: torch.Tensor, logvar: torch.Tensor | None,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        if logvar is None:
+            return mean
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return mean + noise * torch.exp(0.5 * logvar)
+
+    # ----- objective -----
+    def reconstruction_nats(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """−log p(x|z) per image, in nats."""
+        if self.config.likelihood == "bernoulli":
+            per_pixel = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none")
+        else:
+            sigma = self.config.gaussian_sigma
+            per_pixel = 0.5 * ((torch.sigmoid(logits.float()) - x.float()) / sigma) ** 2 \
+                + 0.5 * math.log(2 * math.pi * sigma ** 2)
+        return per_pixel.flatten(1).sum(1)
+
+    def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 1.0,
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """`loss` (mean rec + β·KL, what training minimises) and per-image means of its terms in nats.
+
+        `nelbo` is the negative ELBO at β = 1, the figure comparable across runs and papers.
+        """
+        logits, mean, logvar = self(x, labels, generator)
+        rec = self.reconstruction_nats(logits, x)
+        if logvar is None:
+            return {"loss": rec.mean(), "rec": rec.mean().detach(), "nelbo": rec.mean().detach()}
+        kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(1)
+        return {
+            "loss": (rec + beta * kl).mean(),
+            "nelbo": (rec + kl).mean().detach(),
+            "rec": rec.mean().detach(),
+            "kl": kl.mean().detach(),
+        }
+
+    # ----- conveniences (pythae-style) -----
+    @torch.no_grad()
+    def sample(self, count: int, labels: torch.Tensor | None = None, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        z = torch.randn((count, self.latent_dim), generator=generator, device=device) * temperature
+        return self.decode(z, labels)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, labels)[0], labels)
+
+
+class Autoencoder(GenerativeModel):
+    variational = False
+
+    def __init__(self, config: AutoencoderConfig):
+        super().__init__(config)
+
+
+class VAE(GenerativeModel):
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+
+
+class ConditionalVAE(GenerativeModel):
+    def __init__(self, config: ConditionalVAEConfig):
+        super().__init__(config)
+
+
+class BetaCVAE(GenerativeModel):
+    def __init__(self, config: BetaCVAEConfig):
+        super().__init__(config)

@@ -1,0 +1,64 @@
+"""Convolutional encoder and decoder stacks sized from the image, so any H×W and channel count works."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def pooled_sizes(image_size: tuple[int, int], stages: int) -> list[tuple[int, int]]:
+    """Spatial size before each pooling stage and after the last: [input, after 1, ..., after n]."""
+    sizes = [tuple(image_size)]
+    for _ in range(stages):
+        h, w = sizes[-1]
+        sizes.append((h // 2, w // 2))
+    return sizes  # type: ignore[return-value]
+
+
+class ConvEncoder(nn.Module):
+    """3×3 conv + ReLU + 2×2 max-pool per stage, flattened: the seed report's encoder, generalised."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, ...], image_size: tuple[int, int]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for c in channels:
+            layers += [nn.Conv2d(previous, c, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            previous = c
+        self.net = nn.Sequential(*layers)
+        h, w = pooled_sizes(image_size, len(channels))[-1]
+        self.out_features = channels[-1] * h * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)
+
+
+class ConvDecoder(nn.Module):
+    """Fully connected to the smallest feature map, then one stride-2 transposed conv per encoder stage.
+
+    Output padding is chosen per stage so the result has exactly the encoder's input size, odd sizes included.
+    Returns logits (Bernoulli) or pre-sigmoid means (Gaussian).
+    """
+
+    def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
+                 image_size: tuple[int, int]):
+        super().__init__()
+        sizes = pooled_sizes(image_size, len(channels))
+        self.start_shape = (channels[-1], *sizes[-1])
+        self.fc = nn.Sequential(
+            nn.Linear(in_features, hidden_dim), nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, channels[-1] * sizes[-1][0] * sizes[-1][1]), nn.ReLU(inplace=True),
+        )
+        layers: list[nn.Module] = []
+        reversed_channels = list(channels[::-1]) + [out_channels]
+        for stage in range(len(channels)):
+            small, large = sizes[-1 - stage], sizes[-2 - stage]
+            padding = (large[0] - 2 * small[0], large[1] - 2 * small[1])
+            layers.append(nn.ConvTranspose2d(reversed_channels[stage], reversed_channels[stage + 1], 4, stride=2,
+                                             padding=1, output_padding=padding))
+            if stage < len(channels) - 1:
+                layers.append(nn.ReLU(inplace=True))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(h).view(-1, *self.start_shape))

@@ -1,0 +1,135 @@
+"""`cvae-train`: the headless trainer. Bad input ends with one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from cvae.checkpoint import read_checkpoint_dict
+from cvae.data import DATASETS, load_dataset
+from cvae.errors import CvaeError
+from cvae.models import MODELS, build_model, config_class
+from trainer.callbacks import MetricsLog
+from trainer.config import SCHEDULES, TrainConfig
+from trainer.loop import Trainer, TrainingDiverged
+from trainer.progress import ProgressBar
+
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 2, 3, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cvae-train", description="Train a (conditional) VAE, autoencoder or digit judge on labelled images.",
+        epilog="example: cvae-train --dataset mnist --data-dir ../shared/data --model cvae --epochs 1 "
+               "--output runs/mnist-cvae.pt")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", required=True, choices=DATASETS)
+    data.add_argument("--data-dir", help="data folder (default: $CVAE_DATA_DIR)")
+    data.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST if missing")
+    data.add_argument("--image-size", type=int, default=64, help="face image side in pixels (default 64)")
+    data.add_argument("--limit", type=int, help="train on the first N training images only")
+    data.add_argument("--test-limit", type=int, help="evaluate on the first N test images only")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", choices=sorted(MODELS), help="default: cvae for digits, beta-cvae for faces")
+    model.add_argument("--latent-dim", type=int)
+    model.add_argument("--conv-channels", help="comma-separated encoder channels, e.g. 32,64")
+    model.add_argument("--hidden-dim", type=int)
+    model.add_argument("--likelihood", choices=("bernoulli", "gaussian"))
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=100)
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    train.add_argument("--lr-schedule", choices=SCHEDULES, default="constant")
+    train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
+    train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", "-o", required=True, help="checkpoint path (.pt); metrics go beside it")
+    out.add_argument("--resume", action="store_true", help="continue the run saved at --output")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
+    out.add_argument("--quiet", action="store_true", help="no progress output")
+    return parser
+
+
+def model_config(args, train_data):
+    family = args.model or ("beta-cvae" if train_data.label_kind == "attributes" else "cvae")
+    cls = config_class(family)
+    values: dict = {"image_channels": train_data.channels, "image_size": train_data.image_size}
+    if family in ("cvae", "classifier"):
+        if train_data.label_kind != "class":
+            raise CvaeError(f"model {family} needs class labels; {train_data.name} has attributes (use beta-cvae)")
+        values["num_classes"] = len(train_data.label_names)
+    if family == "beta-cvae":
+        if train_data.label_kind != "attributes":
+            raise CvaeError(f"model beta-cvae needs attribute labels; {train_data.name} has classes (use cvae)")
+        values["num_attributes"] = len(train_data.label_names)
+    if args.latent_dim is not None:
+        values["latent_dim"] = args.latent_dim
+    if args.conv_channels:
+        try:
+            values["conv_channels"] = tuple(int(c) for c in args.conv_channels.split(","))
+        except ValueError:
+            raise CvaeError(f"--conv-channels must be comma-separated integers, got {args.conv_channels!r}") from None
+    if args.hidden_dim is not None:
+        values["hidden_dim"] = args.hidden_dim
+    if args.likelihood:
+        values["likelihood"] = args.likelihood
+    return cls(**values)
+
+
+def run(args, stderr=sys.stderr) -> int:
+    output = Path(args.output)
+    if args.resume:
+        read_checkpoint_dict(output)  # fails early, with the checkpoint's own message, before data is loaded
+    elif output.exists() and not args.overwrite:
+        raise CvaeError(f"{output} already exists; pass --resume to continue it or --overwrite to replace it")
+    if output.exists() and output.is_dir():
+        raise CvaeError(f"{output} is a folder; --output must be a checkpoint file path")
+    train_data = load_dataset(args.dataset, args.data_dir, "train", args.download, args.image_size, args.limit)
+    test_data = load_dataset(args.dataset, args.data_dir, "test", False, args.image_size, args.test_limit)
+    cancel = threading.Event()
+    callbacks = [MetricsLog(MetricsLog.path_for(output))]
+    if not args.quiet:
+        callbacks.append(ProgressBar(stderr))
+    if args.resume:
+        trainer = Trainer.resume(output, train_data, test_data, callbacks, cancel, epochs=args.epochs,
+                                 device=args.device)
+    else:
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                             beta=args.beta, seed=args.seed, device=args.device, mixed_precision=not args.no_amp,
+                             lr_schedule=args.lr_schedule)
+        model = build_model(model_config(args, train_data))
+        trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
+
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        result = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "cancelled":
+        where = f"epoch {result.epoch} is saved in {output}" if result.epoch else "no epoch finished"
+        print(f"cvae-train: cancelled; {where}; continue with --resume", file=stderr)
+        return EXIT_CANCELLED
+    if not args.quiet:
+        print(f"saved {output} (epoch {result.epoch}); metrics in {MetricsLog.path_for(output)}", file=stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except TrainingDiverged as exc:
+        print(f"cvae-train: error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except CvaeError as exc:
+        print(f"cvae-train: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

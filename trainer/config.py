@@ -1,0 +1,45 @@
+"""Training hyperparameters, saved in every checkpoint so a run can be resumed and reported exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from cvae.errors import ConfigError
+
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    beta: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    mixed_precision: bool = True  # takes effect on CUDA only
+    lr_schedule: str = "constant"  # "cosine" decays to `final_lr_fraction` of the rate over the run
+    final_lr_fraction: float = 0.05
+    sample_count: int = 16  # images in each epoch's sample preview; 0 turns previews off
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.beta < 0:
+            raise ConfigError(f"beta must be zero or positive, got {self.beta}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ConfigError(f"learning-rate schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
