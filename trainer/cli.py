@@ -20,8 +20,15 @@ from trainer.progress import ProgressBar
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 2, 3, 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (with a pointer to --help) rather than a usage dump."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cvae-train", description="Train a (conditional) VAE, autoencoder or digit judge on labelled images.",
         epilog="example: cvae-train --dataset mnist --data-dir ../shared/data --model cvae --epochs 1 "
                "--output runs/mnist-cvae.pt")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, UnidentifiedImageError
 
 from cvae.data.dataset import ImageDataset
 from cvae.errors import DatasetError
@@ -95,10 +96,11 @@ def read_partition(path: Path) -> dict[str, int]:
 def decode_face(path: Path, size: int, crop_square: bool) -> torch.Tensor:
     """One face as (3, size, size) uint8: centre square crop where asked, then an antialiased resize."""
     try:
-        image = decode_image(torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8), mode=ImageReadMode.RGB)
+        with Image.open(path) as opened:  # Pillow comes with torchvision; torchvision.io's decoders are deprecated
+            image = torch.from_numpy(np.array(opened.convert("RGB"))).permute(2, 0, 1).contiguous()
     except FileNotFoundError:
         raise DatasetError(f"{path} is listed in the attribute file but does not exist") from None
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DatasetError(f"cannot decode image {path}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}") \
             from None
     _, h, w = image.shape

@@ -1,0 +1,161 @@
+import pickle
+
+import pytest
+import torch
+
+from cvae.checkpoint import FORMAT_VERSION, Checkpoint, checkpoint_dict, load_checkpoint, save_checkpoint
+from cvae.errors import CheckpointError
+from cvae.models import ConditionalVAEConfig, VAEConfig, build_model
+
+
+def tiny_cvae(seed=0, **overrides):
+    torch.manual_seed(seed)
+    values = dict(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16)
+    values.update(overrides)
+    return build_model(ConditionalVAEConfig(**values)).eval()
+
+
+def make_checkpoint(model=None, **fields):
+    return Checkpoint(model=model or tiny_cvae(), label_names=[str(d) for d in range(10)],
+                      dataset={"name": "mnist", "image_size": [12, 12]}, train_config={"epochs": 3}, epoch=3,
+                      metrics={"test_nelbo": 101.5}, **fields)
+
+
+def test_round_trip_restores_everything(tmp_path):
+    original = make_checkpoint(derived={"test_encodings": torch.randn(5, 2), "test_labels": torch.arange(5)})
+    path = save_checkpoint(original, tmp_path / "model.pt")
+    loaded = load_checkpoint(path)
+    assert loaded.model.config == original.model.config
+    assert loaded.label_names == original.label_names and loaded.epoch == 3
+    assert loaded.metrics == {"test_nelbo": 101.5} and loaded.dataset["name"] == "mnist"
+    assert torch.equal(loaded.derived["test_labels"], torch.arange(5))
+    z = torch.randn(4, 2)
+    assert torch.equal(loaded.model.decode(z, torch.tensor([7])), original.model.decode(z, torch.tensor([7])))
+    assert not loaded.model.training
+
+
+def test_half_precision_on_disk_keeps_decodes_close(tmp_path):
+    original = make_checkpoint(tiny_cvae(hidden_dim=256))
+    small = save_checkpoint(original, tmp_path / "half.pt", half=True)
+    full = save_checkpoint(original, tmp_path / "full.pt")
+    assert small.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_checkpoint(small)
+    assert next(loaded.model.parameters()).dtype == torch.float32
+    z = torch.randn(8, 2)
+    assert torch.allclose(loaded.model.decode(z, torch.tensor([1])), original.model.decode(z, torch.tensor([1])),
+                          atol=2e-3)
+
+
+def test_cuda_saved_files_load_on_cpu_by_default(tmp_path):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    assert next(load_checkpoint(path).model.parameters()).device.type == "cpu"
+
+
+def test_truncated_file(tmp_path):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or damaged"):
+        load_checkpoint(path)
+
+
+def test_foreign_file(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("these are my notes, not a model")
+    with pytest.raises(CheckpointError, match="not a cVAE Explorer checkpoint"):
+        load_checkpoint(path)
+
+
+def test_other_pytorch_file(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"weight": torch.ones(3)}, path)
+    with pytest.raises(CheckpointError, match="not a cVAE Explorer checkpoint"):
+        load_checkpoint(path)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this would run",))
+
+
+def test_file_that_would_execute_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    raw["metrics"] = {"surprise": Payload()}
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="could run code"):
+        load_checkpoint(path)
+
+
+def test_future_version(tmp_path):
+    path = tmp_path / "future.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    raw["format_version"] = FORMAT_VERSION + 1
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match=f"version {FORMAT_VERSION + 1}, newer"):
+        load_checkpoint(path)
+
+
+def test_weights_for_another_configuration(tmp_path):
+    path = tmp_path / "mismatch.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    raw["model_config"]["hidden_dim"] = 32
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="weights do not match the saved cvae configuration"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    path = tmp_path / "other.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    vae = build_model(VAEConfig(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16, latent_dim=2))
+    raw["state_dict"] = vae.state_dict()  # a VAE has no label inputs: the shapes disagree
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        load_checkpoint(path)
+
+
+def test_configuration_of_another_family(tmp_path):
+    path = tmp_path / "family.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    raw["family"] = "vae"
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="unusable model configuration.*num_classes"):
+        load_checkpoint(path)
+
+
+def test_unknown_family(tmp_path):
+    path = tmp_path / "unknown.pt"
+    raw = checkpoint_dict(make_checkpoint())
+    raw["family"] = "gan"
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="unknown model family 'gan'"):
+        load_checkpoint(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "absent.pt")
+
+
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    before = path.read_bytes()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("cvae.checkpoint.os.replace", broken_replace)
+    with pytest.raises(OSError):
+        save_checkpoint(make_checkpoint(tiny_cvae(seed=1)), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+def test_unconditional_models_round_trip(tmp_path):
+    model = build_model(VAEConfig(image_size=(10, 14), conv_channels=(3,), hidden_dim=8)).eval()
+    path = save_checkpoint(Checkpoint(model=model, label_names=[]), tmp_path / "vae.pt")
+    loaded = load_checkpoint(path)
+    z = torch.randn(3, 20)
+    assert torch.equal(loaded.model.decode(z), model.decode(z))
+    assert loaded.model.decode(z).shape == (3, 1, 10, 14)

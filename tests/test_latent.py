@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from cvae import latent
+from cvae.models import BetaCVAEConfig, ConditionalVAEConfig, VAEConfig, build_model
+
+
+@pytest.fixture(scope="module")
+def cvae_model():
+    torch.manual_seed(0)
+    return build_model(ConditionalVAEConfig(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16)).eval()
+
+
+def test_decode_a_single_point_matches_the_decoder(cvae_model):
+    image = latent.decode(cvae_model, (0.5, -1.25), torch.tensor([4]))
+    expected = cvae_model.decode(torch.tensor([[0.5, -1.25]]), torch.tensor([4]))
+    assert torch.equal(image, expected) and image.shape == (1, 1, 12, 12)
+
+
+def test_grid_is_row_major_from_the_top_and_batched(cvae_model):
+    points = latent.grid_points((-2, 2), (-1, 1), columns=4, rows=2)
+    assert points.shape == (8, 2)
+    assert points[0].tolist() == [-1.5, 0.5] and points[3].tolist() == [1.5, 0.5]
+    assert points[4].tolist() == [-1.5, -0.5]
+    images, z = latent.decode_grid(cvae_model, (-2, 2), (-1, 1), 4, 2, torch.tensor([2]))
+    assert images.shape == (8, 1, 12, 12)
+    for i in (0, 5):
+        assert torch.allclose(images[i], latent.decode(cvae_model, z[i], torch.tensor([2]))[0], atol=1e-6)
+
+
+def test_grid_slices_higher_latents_around_a_base_point():
+    model = build_model(VAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4, latent_dim=5)).eval()
+    base = torch.arange(5, dtype=torch.float32)
+    images, z = latent.decode_grid(model, (-1, 1), (-1, 1), 3, 3, dims=(1, 3), base=base)
+    assert images.shape == (9, 1, 8, 8)
+    assert torch.equal(z[:, [0, 2, 4]], base[[0, 2, 4]].expand(9, 3))
+    assert z[:, 1].unique().numel() == 3 and z[:, 3].unique().numel() == 3
+
+
+def test_prior_samples_repeat_with_a_seed_and_scale_with_temperature(cvae_model):
+    a, za = latent.sample_prior(cvae_model, 6, torch.tensor([1]), seed=3)
+    b, zb = latent.sample_prior(cvae_model, 6, torch.tensor([1]), seed=3)
+    assert torch.equal(a, b)
+    _, cold = latent.sample_prior(cvae_model, 6, torch.tensor([1]), temperature=0.5, seed=3)
+    assert torch.allclose(cold, za * 0.5)
+
+
+def test_interpolation_ends_at_both_points():
+    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    for method in ("linear", "spherical"):
+        path = latent.interpolate(z0, z1, 5, method)
+        assert path.shape == (5, 2)
+        assert torch.allclose(path[0], z0) and torch.allclose(path[-1], z1, atol=1e-6)
+    linear_mid = latent.interpolate(z0, z1, 3, "linear")[1]
+    assert torch.allclose(linear_mid, torch.tensor([0.5, 1.0]))
+    # slerp between orthogonal vectors of norm 1 and 2 bulges outwards compared with the straight line
+    assert latent.interpolate(z0, z1, 3, "spherical")[1].norm() > linear_mid.norm()
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        latent.interpolate(z0, z1, 3, "cubic")
+
+
+def test_encode_means_accepts_uint8_and_batches(cvae_model):
+    images = torch.randint(0, 256, (7, 1, 12, 12), dtype=torch.uint8)
+    labels = torch.arange(7)
+    means = latent.encode_means(cvae_model, images, labels, batch_size=3)
+    direct = cvae_model.encode(images.float() / 255, labels)[0]
+    assert torch.allclose(means, direct, atol=1e-6)
+
+
+def test_edit_changes_attributes_and_keeps_the_code():
+    torch.manual_seed(0)
+    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=8,
+                                       num_attributes=3)).eval()
+    images = torch.rand(2, 3, 16, 16)
+    labels = torch.tensor([[0, 1, 0], [1, 0, 0]])
+    smiling = labels.clone()
+    smiling[:, 2] = 1
+    edited = latent.edit(model, images, labels, smiling)
+    z = latent.encode_means(model, images, labels)
+    assert torch.equal(edited, model.decode(z, smiling))
+    assert not torch.allclose(edited, model.decode(z, labels))
+
+
+def test_tile_builds_a_mosaic():
+    images = torch.stack([torch.full((1, 2, 2), float(i)) for i in range(5)])
+    mosaic = latent.tile(images, columns=3, padding=1, pad_value=-1)
+    assert mosaic.shape == (1, 2 * 3 + 1, 3 * 3 + 1)
+    assert mosaic[0, 1, 1] == 0 and mosaic[0, 1, 4] == 1 and mosaic[0, 4, 4] == 4
+    assert mosaic[0, 4, 7] == -1  # the empty sixth cell stays padding

@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from cvae.errors import ConfigError
+from cvae.models import (AutoencoderConfig, BetaCVAEConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,
+                         build_model, config_from_dict)
+
+SIZES = [(28, 28), (32, 32), (64, 64), (27, 33)]
+
+
+def labels_for(config, n):
+    if config.family in ("cvae", "classifier"):
+        return torch.arange(n) % config.num_classes
+    if config.family == "beta-cvae":
+        return torch.randint(0, 2, (n, config.num_attributes))
+    return None
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("cls", [AutoencoderConfig, VAEConfig, ConditionalVAEConfig, BetaCVAEConfig])
+def test_generative_models_reconstruct_at_the_data_size(cls, size):
+    config = cls(image_size=size, image_channels=3 if cls is BetaCVAEConfig else 1, conv_channels=(4, 8),
+                 hidden_dim=16)
+    model = build_model(config)
+    x = torch.rand(3, config.image_channels, *size)
+    labels = labels_for(config, 3)
+    logits, mean, logvar = model(x, labels)
+    assert logits.shape == x.shape
+    assert mean.shape == (3, config.latent_dim)
+    assert (logvar is None) == (cls is AutoencoderConfig)
+    images = model.decode(mean, labels)
+    assert images.min() >= 0 and images.max() <= 1
+    terms = model.loss(x, labels)
+    assert terms["loss"].requires_grad and torch.isfinite(terms["loss"])
+
+
+def test_defaults_match_the_design():
+    assert ConditionalVAEConfig().latent_dim == 2
+    assert BetaCVAEConfig().latent_dim == 128 and BetaCVAEConfig().image_size == (64, 64)
+    assert AutoencoderConfig().latent_dim == 4
+    assert VAEConfig().latent_dim == 20
+
+
+def test_beta_cvae_sees_labels_as_encoder_channels():
+    config = BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, num_attributes=5)
+    model = build_model(config)
+    assert model.encoder.net[0].in_channels == 3 + 5
+    x = torch.rand(2, 3, 16, 16)
+    mean_a, _ = model.encode(x, torch.zeros(2, 5))
+    mean_b, _ = model.encode(x, torch.ones(2, 5))
+    assert not torch.allclose(mean_a, mean_b)
+
+
+def test_config_round_trip_rebuilds_the_same_model():
+    config = ConditionalVAEConfig(image_size=(20, 24), conv_channels=(3, 5), hidden_dim=7, likelihood="gaussian")
+    again = config_from_dict("cvae", config.to_dict())
+    assert again == config
+    a, b = build_model(config), build_model(again)
+    assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"likelihood": "poisson"}, "likelihood"),
+    ({"image_size": (8, 8), "conv_channels": (4, 4, 4, 4)}, "too many"),
+])
+def test_bad_configuration_names_the_field(values, message):
+    with pytest.raises(ConfigError, match=message):
+        ConditionalVAEConfig(**values)
+
+
+def test_unknown_config_fields_are_rejected():
+    with pytest.raises(ConfigError, match="unknown fields: colour"):
+        config_from_dict("vae", {"colour": "red"})
+
+
+def test_losses_are_per_image_nats():
+    model = build_model(VAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4))
+    x = torch.rand(5, 1, 8, 8)
+    one = model.loss(x[:1], generator=torch.Generator().manual_seed(0))
+    many = model.loss(x[:1].repeat(5, 1, 1, 1), generator=torch.Generator().manual_seed(0))
+    # per-image means do not grow with the batch; the Bernoulli term of 64 pixels is at most 64·log-scale
+    assert many["rec"] == pytest.approx(float(one["rec"]), rel=0.05)
+    assert many["nelbo"] == pytest.approx(float(many["rec"] + many["kl"]))
+
+
+def test_class_labels_become_one_hot_and_broadcast():
+    model = build_model(ConditionalVAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4))
+    z = torch.zeros(4, 2)
+    single = model.decode(z, torch.tensor([3]))
+    explicit = model.decode(z, torch.full((4,), 3))
+    assert torch.equal(single, explicit)
+    with pytest.raises(ConfigError, match="conditional"):
+        model.decode(z, None)
+
+
+def test_classifier_predicts_classes():
+    model = build_model(ClassifierConfig(image_size=(12, 12), conv_channels=(2,), hidden_dim=4)).eval()
+    assert model.predict(torch.rand(7, 1, 12, 12)).shape == (7,)
