@@ -9,6 +9,22 @@ from cvae.models import Classifier, GenerativeModel
 
 
 @torch.no_grad()
+def mean_loss_terms(model, data: ImageDataset, beta: float = 1.0, seed: int = 0, batch_size: int = 1000,
+                    ) -> dict[str, float]:
+    """Per-image means of the loss terms over a whole set (nats), with seeded noise so the figure repeats."""
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    totals: dict[str, float] = {}
+    for images, labels in data.to(device).batches(batch_size):
+        terms = model.loss(images, labels, beta=beta, generator=generator)
+        for key, value in terms.items():
+            if key != "loss":
+                totals[key] = totals.get(key, 0.0) + float(value) * images.shape[0]
+    return {k: v / len(data) for k, v in totals.items()}
+
+
+@torch.no_grad()
 def classifier_accuracy(judge: Classifier, data: ImageDataset, batch_size: int = 1000) -> float:
     judge.eval()
     device = next(judge.parameters()).device

@@ -23,6 +23,7 @@ from cvae.data import ImageDataset
 from cvae.device import resolve_device
 from cvae.errors import CheckpointError, ConfigError, CvaeError
 from cvae.latent import encode_means
+from cvae.metrics import mean_loss_terms
 from trainer.callbacks import BatchProgress, TrainingCallback
 from trainer.config import TrainConfig
 
@@ -218,18 +219,10 @@ class Trainer:
         raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; {kept}. "
                                "Try a lower learning rate.")
 
-    @torch.no_grad()
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
-        self.model.eval()
-        generator = torch.Generator(device=self.device).manual_seed(self.config.seed + 3)
-        totals: dict[str, float] = {}
-        for images, labels in data.batches(1000):
-            terms = self.model.loss(images, labels, beta=self.config.beta, generator=generator)
-            for key, value in terms.items():
-                if key != "loss":
-                    totals[key] = totals.get(key, 0.0) + float(value) * images.shape[0]
-        return {prefix + k: v / len(data) for k, v in totals.items()}
+        terms = mean_loss_terms(self.model, data, self.config.beta, self.config.seed + 3)
+        return {prefix + k: v for k, v in terms.items()}
 
     # ----- outputs -----
     def training_state(self) -> dict:

@@ -35,7 +35,7 @@ class GenerativeModel(nn.Module):
         self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
         self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
-                                   config.image_channels, config.image_size)
+                                   config.image_channels, config.image_size, config.decoder_refine)
 
     # ----- labels -----
     @property

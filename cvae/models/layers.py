@@ -36,12 +36,13 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """Fully connected to the smallest feature map, then one stride-2 transposed conv per encoder stage.
 
-    Output padding is chosen per stage so the result has exactly the encoder's input size, odd sizes included.
+    With `refine_channels`, the last transposed conv yields that many channels and two 3×3 convs map them to the
+    image. Output padding is chosen per stage so the result has exactly the encoder's input size, odd sizes included.
     Returns logits (Bernoulli) or pre-sigmoid means (Gaussian).
     """
 
     def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
-                 image_size: tuple[int, int]):
+                 image_size: tuple[int, int], refine_channels: int = 0):
         super().__init__()
         sizes = pooled_sizes(image_size, len(channels))
         self.start_shape = (channels[-1], *sizes[-1])
@@ -50,7 +51,7 @@ class ConvDecoder(nn.Module):
             nn.Linear(hidden_dim, channels[-1] * sizes[-1][0] * sizes[-1][1]), nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = []
-        reversed_channels = list(channels[::-1]) + [out_channels]
+        reversed_channels = list(channels[::-1]) + [refine_channels or out_channels]
         for stage in range(len(channels)):
             small, large = sizes[-1 - stage], sizes[-2 - stage]
             padding = (large[0] - 2 * small[0], large[1] - 2 * small[1])
@@ -58,6 +59,9 @@ class ConvDecoder(nn.Module):
                                              padding=1, output_padding=padding))
             if stage < len(channels) - 1:
                 layers.append(nn.ReLU(inplace=True))
+        if refine_channels:  # a full-resolution 3×3 conv sharpens the output at modest cost
+            layers += [nn.ReLU(inplace=True), nn.Conv2d(refine_channels, refine_channels, 3, padding=1),
+                       nn.ReLU(inplace=True), nn.Conv2d(refine_channels, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:

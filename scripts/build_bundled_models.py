@@ -1,0 +1,128 @@
+"""Retrain and re-evaluate every bundled digit model from scratch on real MNIST, then write resources/*.pt.
+
+    python scripts/build_bundled_models.py --data-dir ../shared/data            # all four, ~1 h on 2 CPU cores
+    python scripts/build_bundled_models.py --data-dir ../shared/data --only judge,cvae
+
+Runs are checkpointed under --work (default runs/bundled) every epoch and resume where they stopped.
+Each bundled file is written in half precision without optimizer state, with its metrics and the test
+set's encodings (means and labels) that the latent map shows; no dataset image is stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from cvae.data import load_dataset  # noqa: E402
+from cvae.metrics import classifier_accuracy, conditional_accuracy, mean_loss_terms  # noqa: E402
+from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,  # noqa: E402
+                         build_model)
+from trainer import TrainConfig, Trainer  # noqa: E402
+from trainer.progress import ProgressBar  # noqa: E402
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+
+
+@dataclass
+class Recipe:
+    name: str
+    config: object
+    train: TrainConfig
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+RECIPES = {
+    "judge": Recipe("mnist-judge.pt", ClassifierConfig(conv_channels=(32, 64), hidden_dim=256),
+                    TrainConfig(epochs=15, lr_schedule="cosine", seed=1, device="cpu")),
+    "cvae": Recipe("mnist-cvae.pt", ConditionalVAEConfig(conv_channels=(32, 64), hidden_dim=512),
+                   TrainConfig(epochs=40, lr_schedule="cosine", seed=2, device="cpu")),
+    "vae": Recipe("mnist-vae.pt", VAEConfig(latent_dim=20), TrainConfig(epochs=30, lr_schedule="cosine", seed=3,
+                                                                         device="cpu")),
+    "ae": Recipe("mnist-ae.pt", AutoencoderConfig(latent_dim=4), TrainConfig(epochs=30, lr_schedule="cosine",
+                                                                             seed=4, device="cpu")),
+}
+
+
+def train_recipe(key: str, recipe: Recipe, train, test, work: Path):
+    path = work / recipe.name
+    callbacks = [ProgressBar()]
+    if path.exists():
+        trainer = Trainer.resume(path, train, test, callbacks)
+        if trainer.epoch >= trainer.config.epochs:
+            print(f"{key}: already trained ({trainer.epoch} epochs) in {path}", file=sys.stderr)
+            return load_checkpoint(path)
+    else:
+        trainer = Trainer(build_model(recipe.config), train, test, recipe.train, path, callbacks)
+    print(f"{key}: training {recipe.train.epochs} epochs into {path}", file=sys.stderr)
+    trainer.run()
+    return load_checkpoint(path)
+
+
+def evaluate(key: str, checkpoint, test, judge) -> dict:
+    model = checkpoint.model
+    metrics: dict = {"test_images": len(test), "epochs": checkpoint.epoch}
+    if key == "judge":
+        metrics["test_accuracy"] = classifier_accuracy(model, test)
+        return metrics
+    terms = mean_loss_terms(model, test, beta=1.0, seed=0)
+    metrics.update({f"test_{k}": v for k, v in terms.items()})
+    if judge is not None:
+        metrics["judge_accuracy"] = classifier_accuracy(judge, test)
+        if key == "cvae":
+            overall, per_class = conditional_accuracy(model, judge, per_class=1000, seed=0)
+            metrics["conditional_accuracy"] = overall
+            metrics["conditional_accuracy_per_class"] = per_class
+            metrics["conditional_samples"] = 1000 * len(per_class)
+    return metrics
+
+
+def bundle(key: str, recipe: Recipe, checkpoint, metrics: dict, out: Path) -> Path:
+    checkpoint.metrics = metrics
+    checkpoint.training_state = None  # exploration only: no optimizer state in the shipped file
+    return save_checkpoint(checkpoint, out / recipe.name, half=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get("CVAE_DATA_DIR"))
+    parser.add_argument("--work", default="runs/bundled", type=Path)
+    parser.add_argument("--out", default=RESOURCES, type=Path)
+    parser.add_argument("--only", default="judge,cvae,vae,ae")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    train = load_dataset("mnist", args.data_dir, "train")
+    test = load_dataset("mnist", args.data_dir, "test")
+    keys = [k.strip() for k in args.only.split(",") if k.strip()]
+    judge = None
+    judge_path = args.work / RECIPES["judge"].name
+    summary = {}
+    for key in ["judge"] + [k for k in keys if k != "judge"]:
+        if key not in RECIPES:
+            parser.error(f"unknown model {key!r}; expected {', '.join(RECIPES)}")
+        if key == "judge" and "judge" not in keys:
+            judge = load_checkpoint(judge_path).model if judge_path.exists() else None
+            continue
+        recipe = RECIPES[key]
+        checkpoint = train_recipe(key, recipe, train, test, args.work)
+        if key == "judge":
+            judge = checkpoint.model
+        metrics = evaluate(key, checkpoint, test, judge)
+        path = bundle(key, recipe, checkpoint, metrics, args.out)
+        summary[key] = {k: v for k, v in metrics.items() if not isinstance(v, list)}
+        print(f"{key}: wrote {path} ({path.stat().st_size / 1e6:.1f} MB) {json.dumps(summary[key])}", flush=True)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
