@@ -97,3 +97,13 @@ def test_class_labels_become_one_hot_and_broadcast():
 def test_classifier_predicts_classes():
     model = build_model(ClassifierConfig(image_size=(12, 12), conv_channels=(2,), hidden_dim=4)).eval()
     assert model.predict(torch.rand(7, 1, 12, 12)).shape == (7,)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (27, 33)])
+def test_decoder_refinement_keeps_the_image_size(size):
+    plain = build_model(ConditionalVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16))
+    refined = build_model(ConditionalVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16,
+                                               decoder_refine=6))
+    z, y = torch.zeros(2, 2), torch.tensor([1, 2])
+    assert refined.decode(z, y).shape == plain.decode(z, y).shape == (2, 1, *size)
+    assert sum(p.numel() for p in refined.parameters()) > sum(p.numel() for p in plain.parameters())
