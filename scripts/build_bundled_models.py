@@ -46,9 +46,9 @@ RECIPES = {
                     TrainConfig(epochs=15, lr_schedule="cosine", seed=1, device="cpu")),
     "cvae": Recipe("mnist-cvae.pt", ConditionalVAEConfig(conv_channels=(32, 64), hidden_dim=512),
                    TrainConfig(epochs=40, lr_schedule="cosine", seed=2, device="cpu")),
-    "vae": Recipe("mnist-vae.pt", VAEConfig(latent_dim=20), TrainConfig(epochs=30, lr_schedule="cosine", seed=3,
+    "vae": Recipe("mnist-vae.pt", VAEConfig(latent_dim=20), TrainConfig(epochs=20, lr_schedule="cosine", seed=3,
                                                                          device="cpu")),
-    "ae": Recipe("mnist-ae.pt", AutoencoderConfig(latent_dim=4), TrainConfig(epochs=30, lr_schedule="cosine",
+    "ae": Recipe("mnist-ae.pt", AutoencoderConfig(latent_dim=4), TrainConfig(epochs=20, lr_schedule="cosine",
                                                                              seed=4, device="cpu")),
 }
 
