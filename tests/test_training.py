@@ -6,7 +6,7 @@ import torch
 
 from cvae.checkpoint import load_checkpoint
 from cvae.data import load_dataset
-from cvae.errors import ConfigError
+from cvae.errors import ConfigError, CvaeError
 from cvae.models import AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, build_model
 from tests.formats import make_mnist
 from trainer import TrainConfig, Trainer, TrainingCallback, TrainingDiverged
@@ -172,3 +172,21 @@ def test_unavailable_device_is_a_clear_error(digits, tmp_path):
     train, test = digits
     with pytest.raises(ConfigError, match="no usable CUDA GPU"):
         Trainer(new_model(), train, test, config(device="cuda"), tmp_path / "x.pt")
+
+
+def test_running_out_of_memory_is_reported_and_keeps_the_checkpoint(digits, tmp_path, monkeypatch):
+    train, test = digits
+    model = new_model()
+    path = tmp_path / "run.pt"
+    trainer = Trainer(model, train, test, config(epochs=1), path)
+    trainer.run()
+    before = path.read_bytes()
+
+    def exhausted(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    resumed = Trainer.resume(path, train, test, epochs=2)
+    monkeypatch.setattr(resumed.model, "loss", exhausted)
+    with pytest.raises(CvaeError, match=r"out of CPU memory at batch size 32; the last good checkpoint \(epoch 1\)"):
+        resumed.run()
+    assert path.read_bytes() == before

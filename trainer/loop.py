@@ -145,6 +145,9 @@ class Trainer:
                 self._emit_samples(epoch)
         except TrainingCancelled:
             status = "cancelled"
+        except torch.OutOfMemoryError:
+            raise CvaeError(f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
+                            f"{self._kept()}. Try a smaller batch size.") from None
         result = TrainResult(status, self.epoch, list(self.history), self.checkpoint_path)
         for callback in self.callbacks:
             callback.on_end(result)
@@ -214,10 +217,12 @@ class Trainer:
 
     def _diverged(self, epoch: int, batch: int | None) -> None:
         where = f"epoch {epoch}" + (f", batch {batch}" if batch else "")
-        kept = (f"the last good checkpoint (epoch {self.epoch}) is kept at {self.checkpoint_path}"
-                if self.epoch else "no checkpoint was written")
-        raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; {kept}. "
+        raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; {self._kept()}. "
                                "Try a lower learning rate.")
+
+    def _kept(self) -> str:
+        return (f"the last good checkpoint (epoch {self.epoch}) is kept at {self.checkpoint_path}"
+                if self.epoch else "no checkpoint was written")
 
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
