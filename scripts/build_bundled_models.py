@@ -42,7 +42,7 @@ class Recipe:
 
 
 RECIPES = {
-    "judge": Recipe("mnist-judge.pt", ClassifierConfig(conv_channels=(32, 64), hidden_dim=256),
+    "judge": Recipe("mnist-judge.pt", ClassifierConfig(conv_channels=(32, 64), hidden_dim=256, augment_shift=2),
                     TrainConfig(epochs=15, lr_schedule="cosine", seed=1, device="cpu")),
     "cvae": Recipe("mnist-cvae.pt", ConditionalVAEConfig(conv_channels=(32, 64), hidden_dim=512),
                    TrainConfig(epochs=40, lr_schedule="cosine", seed=2, device="cpu")),

@@ -107,3 +107,16 @@ def test_decoder_refinement_keeps_the_image_size(size):
     z, y = torch.zeros(2, 2), torch.tensor([1, 2])
     assert refined.decode(z, y).shape == plain.decode(z, y).shape == (2, 1, *size)
     assert sum(p.numel() for p in refined.parameters()) > sum(p.numel() for p in plain.parameters())
+
+
+def test_judge_augmentation_shifts_each_image_within_the_limit():
+    from cvae.models.classifier import random_shift
+    x = torch.zeros(50, 1, 9, 9)
+    x[:, :, 4, 4] = 1
+    moved = random_shift(x, 2, torch.Generator().manual_seed(0))
+    positions = {tuple(p) for p in moved[:, 0].nonzero()[:, 1:].tolist()}
+    assert moved.sum() == 50  # nothing lost: the pixel stays inside the image
+    assert len(positions) > 5 and all(2 <= r <= 6 and 2 <= c <= 6 for r, c in positions)
+    judge = build_model(ClassifierConfig(image_size=(9, 9), conv_channels=(2,), hidden_dim=4, augment_shift=2))
+    judge.eval()
+    assert torch.equal(judge(x), judge(x))  # evaluation never shifts

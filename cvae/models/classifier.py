@@ -10,6 +10,17 @@ from cvae.models.config import ClassifierConfig
 from cvae.models.layers import ConvEncoder
 
 
+def random_shift(x: torch.Tensor, limit: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image moved by its own random offset in [-limit, limit]² pixels, the border filled with zeros."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (limit, limit, limit, limit))
+    offsets = torch.randint(0, 2 * limit + 1, (n, 2), generator=generator, device=x.device)
+    rows = (torch.arange(h, device=x.device)[None, :] + offsets[:, :1])  # (n, h)
+    cols = (torch.arange(w, device=x.device)[None, :] + offsets[:, 1:])  # (n, w)
+    index = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 class Classifier(nn.Module):
     variational = False
 
@@ -33,6 +44,8 @@ class Classifier(nn.Module):
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor, beta: float = 1.0,
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        if self.training and self.config.augment_shift:
+            x = random_shift(x, self.config.augment_shift, generator)
         logits = self(x)
         ce = F.cross_entropy(logits.float(), labels.long())
         accuracy = (logits.argmax(1) == labels).float().mean()

@@ -137,6 +137,7 @@ class ClassifierConfig(ModelConfig):
     hidden_dim: int = 128
     num_classes: int = 10
     dropout: float = 0.25
+    augment_shift: int = 0  # train on images shifted by up to this many pixels (a judge that generalises)
 
     @property
     def label_dim(self) -> int:
