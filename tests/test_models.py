@@ -120,3 +120,13 @@ def test_judge_augmentation_shifts_each_image_within_the_limit():
     judge = build_model(ClassifierConfig(image_size=(9, 9), conv_channels=(2,), hidden_dim=4, augment_shift=2))
     judge.eval()
     assert torch.equal(judge(x), judge(x))  # evaluation never shifts
+
+
+def test_deeper_fully_connected_layers_keep_the_seed_layout_by_default():
+    seed = build_model(ConditionalVAEConfig())
+    assert [k for k in seed.state_dict() if "fc" in k or "head" in k] == [
+        "encoder_head.0.weight", "encoder_head.0.bias", "decoder.fc.0.weight", "decoder.fc.0.bias",
+        "decoder.fc.2.weight", "decoder.fc.2.bias"]
+    deep = build_model(ConditionalVAEConfig(fc_layers=3, image_size=(12, 12), conv_channels=(4,), hidden_dim=8))
+    assert sum(isinstance(m, torch.nn.Linear) for m in deep.decoder.fc) == 4
+    assert deep.decode(torch.zeros(2, 2), torch.tensor([0, 1])).shape == (2, 1, 12, 12)

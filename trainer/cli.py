@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--latent-dim", type=int)
     model.add_argument("--conv-channels", help="comma-separated encoder channels, e.g. 32,64")
     model.add_argument("--hidden-dim", type=int)
+    model.add_argument("--fc-layers", type=int, help="hidden fully connected layers in encoder and decoder")
     model.add_argument("--decoder-refine", type=int, help="channels of an extra full-resolution decoder conv (0: off)")
     model.add_argument("--likelihood", choices=("bernoulli", "gaussian"))
     train = parser.add_argument_group("training")
@@ -84,6 +85,8 @@ def model_config(args, train_data):
             raise CvaeError(f"--conv-channels must be comma-separated integers, got {args.conv_channels!r}") from None
     if args.hidden_dim is not None:
         values["hidden_dim"] = args.hidden_dim
+    if args.fc_layers is not None:
+        values["fc_layers"] = args.fc_layers
     if args.decoder_refine is not None:
         values["decoder_refine"] = args.decoder_refine
     if args.likelihood:

@@ -23,6 +23,7 @@ class ModelConfig:
     hidden_dim: int = 512
     likelihood: str = "bernoulli"
     gaussian_sigma: float = 0.1
+    fc_layers: int = 1  # hidden fully connected layers in the encoder head and the decoder; 1 = the seed's
     decoder_refine: int = 0  # channels of two full-resolution 3×3 convs before the output; 0 = the seed's decoder
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class ModelConfig:
             raise ConfigError(f"hidden_dim must be at least 1, got {self.hidden_dim}")
         if self.likelihood not in LIKELIHOODS:
             raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        if self.fc_layers < 1:
+            raise ConfigError(f"fc_layers must be at least 1, got {self.fc_layers}")
         if self.decoder_refine < 0:
             raise ConfigError(f"decoder_refine must be 0 (off) or a channel count, got {self.decoder_refine}")
         if self.gaussian_sigma <= 0:

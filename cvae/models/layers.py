@@ -15,6 +15,14 @@ def pooled_sizes(image_size: tuple[int, int], stages: int) -> list[tuple[int, in
     return sizes  # type: ignore[return-value]
 
 
+def mlp(in_features: int, hidden_dim: int, layers: int) -> list[nn.Module]:
+    """`layers` fully connected ReLU layers of width `hidden_dim`: depth bends the 2-D latent manifold more."""
+    modules: list[nn.Module] = []
+    for i in range(layers):
+        modules += [nn.Linear(in_features if i == 0 else hidden_dim, hidden_dim), nn.ReLU(inplace=True)]
+    return modules
+
+
 class ConvEncoder(nn.Module):
     """3×3 conv + ReLU + 2×2 max-pool per stage, flattened: the seed report's encoder, generalised."""
 
@@ -42,12 +50,12 @@ class ConvDecoder(nn.Module):
     """
 
     def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
-                 image_size: tuple[int, int], refine_channels: int = 0):
+                 image_size: tuple[int, int], refine_channels: int = 0, fc_layers: int = 1):
         super().__init__()
         sizes = pooled_sizes(image_size, len(channels))
         self.start_shape = (channels[-1], *sizes[-1])
         self.fc = nn.Sequential(
-            nn.Linear(in_features, hidden_dim), nn.ReLU(inplace=True),
+            *mlp(in_features, hidden_dim, fc_layers),
             nn.Linear(hidden_dim, channels[-1] * sizes[-1][0] * sizes[-1][1]), nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = []
