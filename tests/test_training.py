@@ -190,3 +190,12 @@ def test_running_out_of_memory_is_reported_and_keeps_the_checkpoint(digits, tmp_
     with pytest.raises(CvaeError, match=r"out of CPU memory at batch size 32; the last good checkpoint \(epoch 1\)"):
         resumed.run()
     assert path.read_bytes() == before
+
+
+def test_beta_warm_up_ramps_the_kl_weight_but_reports_the_true_bound(digits, tmp_path):
+    train, test = digits
+    result = Trainer(new_model(), train, None, config(epochs=3, beta_warmup_epochs=2), tmp_path / "w.pt").run()
+    first, second, third = result.history
+    assert first["beta"] == pytest.approx(0.5, abs=1e-9) and second["beta"] == 1.0 == third["beta"]
+    assert first["train_loss"] < first["train_nelbo"]  # the optimised objective weighs KL by β < 1
+    assert third["train_loss"] == pytest.approx(third["train_nelbo"])

@@ -160,6 +160,10 @@ class Trainer:
         low = base * self.config.final_lr_fraction
         return low + (base - low) * 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
 
+    def _beta(self, step: int, batches_per_epoch: int) -> float:
+        warmup = self.config.beta_warmup_epochs * batches_per_epoch
+        return self.config.beta * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
+
     def _train_epoch(self, epoch: int, run_started: float, start_epoch: int) -> dict:
         self.model.train()
         data, config = self.train_data, self.config
@@ -173,11 +177,13 @@ class Trainer:
                                                        start=1):
             if self.cancelled():
                 raise TrainingCancelled()
-            lr = self._learning_rate((epoch - 1) * batches + batch_index - 1, config.epochs * batches)
+            step = (epoch - 1) * batches + batch_index - 1
+            lr = self._learning_rate(step, config.epochs * batches)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
+            beta = self._beta(step, batches)
             with autocast:
-                terms = self.model.loss(images, labels, beta=config.beta, generator=self.noise_generator)
+                terms = self.model.loss(images, labels, beta=beta, generator=self.noise_generator)
             loss = terms["loss"]
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -207,7 +213,7 @@ class Trainer:
         seconds = time.perf_counter() - epoch_started
         record = {"epoch": epoch}
         record.update({f"train_{k}": float(v) / seen for k, v in totals.items()})
-        record.update({"lr": lr, "seconds": round(seconds, 3), "images_per_second": round(seen / seconds, 1)})
+        record.update({"lr": lr, "beta": beta, "seconds": round(seconds, 3), "images_per_second": round(seen / seconds, 1)})
         self._guard(record, epoch)
         return record
 
