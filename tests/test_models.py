@@ -130,3 +130,18 @@ def test_deeper_fully_connected_layers_keep_the_seed_layout_by_default():
     deep = build_model(ConditionalVAEConfig(fc_layers=3, image_size=(12, 12), conv_channels=(4,), hidden_dim=8))
     assert sum(isinstance(m, torch.nn.Linear) for m in deep.decoder.fc) == 4
     assert deep.decode(torch.zeros(2, 2), torch.tensor([0, 1])).shape == (2, 1, 12, 12)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (27, 33)])
+def test_label_fed_to_every_decoder_layer(size):
+    config = ConditionalVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16, fc_layers=2,
+                                  decoder_refine=3, label_channels=True, label_every_layer=True)
+    model = build_model(config).eval()
+    assert model.encoder.net[0].in_channels == 1 + 10
+    z = torch.zeros(2, 2)
+    images = model.decode(z, torch.tensor([1, 1]))
+    assert images.shape == (2, 1, *size)
+    # the last conv sees the label directly: changing only the label changes the output
+    assert not torch.allclose(images, model.decode(z, torch.tensor([2, 2])))
+    again = config_from_dict("cvae", config.to_dict())
+    assert build_model(again).load_state_dict(model.state_dict()) is not None

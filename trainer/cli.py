@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--fc-layers", type=int, help="hidden fully connected layers in encoder and decoder")
     model.add_argument("--decoder-refine", type=int, help="channels of an extra full-resolution decoder conv (0: off)")
     model.add_argument("--likelihood", choices=("bernoulli", "gaussian"))
+    model.add_argument("--label-channels", action="store_true", help="cvae: label also as encoder input channels")
+    model.add_argument("--label-every-layer", action="store_true", help="feed the label to every decoder layer")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=100)
@@ -93,6 +95,10 @@ def model_config(args, train_data):
         values["decoder_refine"] = args.decoder_refine
     if args.likelihood:
         values["likelihood"] = args.likelihood
+    if args.label_channels:
+        values["label_channels"] = True
+    if args.label_every_layer:
+        values["label_every_layer"] = True
     return cls(**values)
 
 

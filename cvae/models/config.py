@@ -96,6 +96,8 @@ class ConditionalVAEConfig(ModelConfig):
     family: ClassVar[str] = "cvae"
     latent_dim: int = 2
     num_classes: int = 10
+    label_channels: bool = False  # also give the encoder the label as constant image channels
+    label_every_layer: bool = False  # feed the label to every decoder layer, not only the first
 
     def validate(self) -> None:
         super().validate()
@@ -120,6 +122,7 @@ class BetaCVAEConfig(ModelConfig):
     likelihood: str = "gaussian"
     num_attributes: int = 40
     label_channels: bool = True
+    label_every_layer: bool = False
 
     def validate(self) -> None:
         super().validate()

@@ -36,7 +36,7 @@ class GenerativeModel(nn.Module):
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
         self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
                                    config.image_channels, config.image_size, config.decoder_refine,
-                                   config.fc_layers)
+                                   config.fc_layers, label_dim if getattr(config, "label_every_layer", False) else 0)
 
     # ----- labels -----
     @property
@@ -84,7 +84,7 @@ class GenerativeModel(nn.Module):
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         y = self.label_vector(labels, z.shape[0], z.device)
         inputs = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
-        return self.decoder(inputs)
+        return self.decoder(inputs, y)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1]: the Bernoulli means or the Gaussian means."""
