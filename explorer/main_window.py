@@ -1,0 +1,155 @@
+"""The main window: model list and card on the left, panels in tabs on the right."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from cvae.errors import CvaeError
+from explorer.model_card import ModelCard
+from explorer.model_list import ModelEntry, ModelList, open_entry
+from explorer.panels import Panel
+from explorer.panels.generate import GeneratePanel
+from explorer.panels.latent_map import GESTURES, LatentMapPanel
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, data_dir: str | os.PathLike | None = None, dialogs: bool = True):
+        super().__init__()
+        self.dialogs = dialogs          # False: report errors on stderr (off-screen runs)
+        self.errors: list[str] = []     # every error reported, newest last
+        self.setWindowTitle("cVAE Explorer")
+
+        self.model_list = ModelList()
+        self.card = ModelCard()
+        card_scroll = QtWidgets.QScrollArea()
+        card_scroll.setWidget(self.card)
+        card_scroll.setWidgetResizable(True)
+        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        models_box = QtWidgets.QWidget()
+        models_layout = QtWidgets.QVBoxLayout(models_box)
+        models_layout.setContentsMargins(0, 0, 0, 0)
+        models_layout.addWidget(QtWidgets.QLabel("<b>Models</b>"))
+        models_layout.addWidget(self.model_list)
+        left.addWidget(models_box)
+        left.addWidget(card_scroll)
+        left.setStretchFactor(0, 1)
+        left.setStretchFactor(1, 3)
+        left.setMinimumWidth(300)
+
+        self.tabs = QtWidgets.QTabWidget()
+        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir)]
+        for panel in self.panels:
+            self.tabs.addTab(panel, panel.title)
+        self.map_panel, self.generate_panel = self.panels
+
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([330, 1000])
+        self.setCentralWidget(splitter)
+        self._build_menus()
+        self.model_list.entry_selected.connect(self.show_entry)
+        self.statusBar().showMessage(GESTURES)
+        self.resize(1360, 860)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("&Open…")
+        open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self.open_dialog)
+        data_action = file_menu.addAction("Choose &data folder…")
+        data_action.triggered.connect(self.generate_panel.choose_data_folder)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit")
+        quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        for index, panel in enumerate(self.panels):
+            action = view_menu.addAction(panel.title)
+            action.setShortcut(QtGui.QKeySequence(f"Ctrl+{index + 1}"))
+            action.triggered.connect(lambda checked=False, key=panel.key: self.select_panel(key))
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Mouse gestures").triggered.connect(
+            lambda: QtWidgets.QMessageBox.information(self, "Latent map gestures", GESTURES.replace("  ·  ", "\n")))
+
+    # ----- models -----
+    def open_paths(self, paths, bundled: bool = False) -> list[ModelEntry]:
+        """Open checkpoints; a bad one is reported (dialog or stderr) and skipped, the rest still open."""
+        opened = []
+        for path in paths:
+            try:
+                entry = open_entry(path, bundled=bundled)
+            except CvaeError as exc:
+                self.report_error("Cannot open checkpoint", str(exc))
+                continue
+            except Exception as exc:  # an unexpected failure must not take the window down either
+                self.report_error("Cannot open checkpoint", f"{path}: {type(exc).__name__}: {exc}")
+                continue
+            row = self.model_list.add_entry(entry)
+            opened.append(self.model_list.entries[row])
+        if opened and self.model_list.currentRow() < 0:
+            self.model_list.setCurrentRow(0)
+        return opened
+
+    def open_dialog(self) -> None:
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open checkpoints", "", "Checkpoints (*.pt);;All files (*)")
+        opened = self.open_paths(paths)
+        if opened:
+            self.select_model(self.model_list.entries.index(opened[-1]))
+
+    def report_error(self, title: str, message: str) -> None:
+        self.errors.append(message)
+        if self.dialogs:
+            QtWidgets.QMessageBox.critical(self, title, message)
+        else:
+            print(f"cvae-explorer: {message}", file=sys.stderr)
+
+    def select_model(self, row_or_name) -> bool:
+        row = row_or_name if isinstance(row_or_name, int) else self.model_list.find(str(row_or_name))
+        if not 0 <= row < len(self.model_list.entries):
+            return False
+        self.model_list.setCurrentRow(row)
+        return True
+
+    def current_entry(self) -> ModelEntry | None:
+        return self.model_list.current_entry()
+
+    def show_entry(self, entry: ModelEntry | None) -> None:
+        self.card.set_entry(entry)
+        for index, panel in enumerate(self.panels):
+            reason = None if entry is None else panel.unavailable_reason(entry)
+            usable = entry is not None and reason is None
+            self.tabs.setTabEnabled(index, usable)
+            self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
+            panel.set_entry(entry if usable else None)
+        if entry is not None:
+            self.statusBar().showMessage(f"{entry.title}  ·  {entry.path}")
+        if not self.tabs.isTabEnabled(self.tabs.currentIndex()):
+            for index in range(self.tabs.count()):
+                if self.tabs.isTabEnabled(index):
+                    self.tabs.setCurrentIndex(index)
+                    break
+
+    # ----- panels -----
+    def panel(self, key: str) -> Panel:
+        for panel in self.panels:
+            if panel.key == key:
+                return panel
+        raise KeyError(f"unknown panel {key!r}; expected one of {', '.join(p.key for p in self.panels)}")
+
+    def select_panel(self, key: str) -> bool:
+        index = self.panels.index(self.panel(key))
+        if not self.tabs.isTabEnabled(index):
+            return False
+        self.tabs.setCurrentIndex(index)
+        return True
+
+    def flush(self) -> None:
+        for panel in self.panels:
+            panel.flush()

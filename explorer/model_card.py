@@ -1,0 +1,103 @@
+"""The model card: what the selected checkpoint is, what it was trained on, and how well it does."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6 import QtCore, QtWidgets
+
+from cvae.models import FAMILY_NAMES
+
+# (metric key, label, kind); kinds: nats, percent, number. Unknown keys are listed after these.
+METRICS = (
+    ("test_nelbo", "Test loss (−ELBO)", "nats"),
+    ("test_rec", "&nbsp;&nbsp;reconstruction", "nats"),
+    ("test_kl", "&nbsp;&nbsp;KL divergence", "nats"),
+    ("conditional_accuracy", "Conditional accuracy", "percent"),
+    ("judge_accuracy", "Judge's test accuracy", "percent"),
+    ("test_accuracy", "Test accuracy", "percent"),
+    ("fid", "FID", "number"),
+)
+HIDDEN_PREFIXES = ("train_",)
+
+
+def format_metric(value, kind: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return html.escape(str(value))
+    if kind == "nats":
+        return f"{value:.1f} nats"
+    if kind == "percent":
+        return f"{100 * value:.2f} %" if abs(value) <= 1 else f"{value:.2f} %"
+    return f"{value:.4g}"
+
+
+def card_rows(entry) -> list[tuple[str, str]]:
+    """(label, value) rows for a ModelEntry (plain text values, HTML-escaped)."""
+    checkpoint = entry.checkpoint
+    model = checkpoint.model
+    config = model.config
+    data = checkpoint.dataset
+    train = checkpoint.train_config
+    rows = [("Model", html.escape(entry.name) + (" (bundled)" if entry.bundled else "")),
+            ("Family", html.escape(FAMILY_NAMES.get(checkpoint.family, checkpoint.family)))]
+    if data:
+        size = data.get("image_size")
+        size_text = f"{size[0]}×{size[1]}" if isinstance(size, (list, tuple)) and len(size) == 2 else "?"
+        channels = data.get("channels", config.image_channels)
+        count = data.get("count")
+        text = f"{data.get('name', '?')}"
+        if count:
+            text += f", {count:,} {data.get('split', 'train')} images"
+        text += f", {size_text}, {'grayscale' if channels == 1 else f'{channels} channels'}"
+        rows.append(("Dataset", html.escape(text)))
+    if checkpoint.family != "classifier":
+        kind = "deterministic code" if not model.variational else "Gaussian posterior, N(0, I) prior"
+        rows.append(("Latent size", f"{model.latent_dim} ({kind})"))
+    labels = checkpoint.label_names
+    if model.conditional or checkpoint.family == "classifier":
+        shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
+        rows.append(("Labels", html.escape(f"{len(labels)}: {shown}")))
+    elif checkpoint.family != "classifier":
+        rows.append(("Labels", "none (unconditional)"))
+    rows.append(("Architecture", html.escape(
+        f"conv {'-'.join(str(c) for c in config.conv_channels)}, hidden {config.hidden_dim}, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters")))
+    planned = train.get("epochs")
+    rows.append(("Epochs", f"{checkpoint.epoch}" + (f" of {planned}" if planned and planned != checkpoint.epoch else "")))
+    if train:
+        parts = []
+        for key, label in (("batch_size", "batch"), ("learning_rate", "lr"), ("beta", "β"), ("seed", "seed")):
+            if key in train:
+                parts.append(f"{label} {train[key]:g}" if isinstance(train[key], float) else f"{label} {train[key]}")
+        if parts:
+            rows.append(("Training", html.escape(", ".join(parts))))
+    metrics = dict(checkpoint.metrics)
+    for key, label, kind in METRICS:
+        if key in metrics:
+            rows.append((label, format_metric(metrics.pop(key), kind)))
+    for key in sorted(metrics):
+        if not key.startswith(HIDDEN_PREFIXES):
+            kind = "percent" if "accuracy" in key else "nats" if key.endswith(("nelbo", "_rec", "_kl")) else "number"
+            rows.append((html.escape(key.replace("_", " ")), format_metric(metrics[key], kind)))
+    return rows
+
+
+class ModelCard(QtWidgets.QLabel):
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.setMargin(6)
+        self.set_entry(None)
+
+    def set_entry(self, entry) -> None:
+        if entry is None:
+            self.setText("<i>No model selected. Use File › Open… to open a checkpoint.</i>")
+            self.setToolTip("")
+            return
+        cells = "".join(f"<tr><td style='padding-right:10px;color:#444'><b>{label}</b></td>"
+                        f"<td>{value}</td></tr>" for label, value in card_rows(entry))
+        self.setText(f"<table cellspacing='2'>{cells}</table>")
+        self.setToolTip(str(entry.path))

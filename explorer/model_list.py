@@ -1,0 +1,81 @@
+"""The list of open models: bundled checkpoints first, then whatever the user opened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from cvae.checkpoint import Checkpoint, load_checkpoint
+from cvae.models import FAMILY_NAMES
+
+
+@dataclass
+class ModelEntry:
+    checkpoint: Checkpoint
+    path: Path
+    bundled: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def family(self) -> str:
+        return self.checkpoint.family
+
+    @property
+    def title(self) -> str:
+        model = self.checkpoint.model
+        family = FAMILY_NAMES.get(self.family, self.family)
+        if self.family == "classifier":
+            return f"{self.name} — {family}"
+        return f"{self.name} — {family}, latent {model.latent_dim}"
+
+
+def open_entry(path: str | Path, bundled: bool = False) -> ModelEntry:
+    """Load a checkpoint on the CPU; raises cvae.errors.CheckpointError with a one-line message."""
+    path = Path(path).expanduser()
+    return ModelEntry(load_checkpoint(path, device="cpu"), path.resolve() if path.exists() else path, bundled)
+
+
+class ModelList(QtWidgets.QListWidget):
+    """One row per open model; `entry_selected` fires with the ModelEntry (or None when empty)."""
+
+    entry_selected = QtCore.Signal(object)
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.entries: list[ModelEntry] = []
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.currentRowChanged.connect(self._row_changed)
+        self.setToolTip("Open models. File › Open… adds a checkpoint.")
+
+    def add_entry(self, entry: ModelEntry) -> int:
+        """Append (or find, when the same file is already open) and return its row."""
+        for row, existing in enumerate(self.entries):
+            if existing.path == entry.path:
+                return row
+        self.entries.append(entry)
+        item = QtWidgets.QListWidgetItem(entry.title)
+        item.setToolTip(f"{entry.path}" + (" (bundled)" if entry.bundled else ""))
+        self.addItem(item)
+        return len(self.entries) - 1
+
+    def find(self, name: str) -> int:
+        """Row of the model whose file name or stem is `name` (exact first, then substring); -1 if none."""
+        for row, entry in enumerate(self.entries):
+            if name in (entry.name, entry.path.name):
+                return row
+        for row, entry in enumerate(self.entries):
+            if name.lower() in entry.name.lower():
+                return row
+        return -1
+
+    def current_entry(self) -> ModelEntry | None:
+        row = self.currentRow()
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def _row_changed(self, row: int) -> None:
+        self.entry_selected.emit(self.entries[row] if 0 <= row < len(self.entries) else None)

@@ -1,0 +1,289 @@
+"""Generate: a grid of samples for a chosen digit (or unconditional samples), with temperature and seed;
+for the autoencoder, test images beside their reconstructions. Save the grid as PNG."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import torch
+from PySide6 import QtCore, QtWidgets
+
+from cvae import latent as L
+from cvae.data import DATA_DIR_ENV, load_dataset
+from cvae.errors import CvaeError
+from explorer.images import ImageView, save_png
+from explorer.panels import Panel, class_labels
+
+ALL_DIGITS = -1
+
+
+class GeneratePanel(Panel):
+    key = "generate"
+    title = "Generate"
+
+    generated = QtCore.Signal()
+
+    @classmethod
+    def unavailable_reason(cls, entry) -> str | None:
+        family = entry.checkpoint.family
+        if family == "classifier":
+            return "The digit judge is a classifier: it reads digits, it does not generate them."
+        if family == "beta-cvae":
+            return "Attribute controls for face models are not part of this panel yet."
+        return None
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, data_dir: str | os.PathLike | None = None):
+        super().__init__(parent)
+        self.entry = None
+        self.model = None
+        self.grid: torch.Tensor | None = None       # (C, H, W) mosaic in [0, 1]
+        self.images: torch.Tensor | None = None     # (N, C, H, W)
+        self.columns = 8
+        self.data_dir: Path | None = Path(data_dir) if data_dir else (
+            Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else None)
+        self._test_sets: dict[tuple, object] = {}
+        self._building = False
+
+        controls = QtWidgets.QHBoxLayout()
+        self.digit_label = QtWidgets.QLabel("Digit:")
+        controls.addWidget(self.digit_label)
+        self.digit_combo = QtWidgets.QComboBox()
+        self.digit_combo.setMinimumWidth(110)
+        controls.addWidget(self.digit_combo)
+        self.temperature_label = QtWidgets.QLabel("Temperature:")
+        controls.addWidget(self.temperature_label)
+        self.temperature = QtWidgets.QDoubleSpinBox()
+        self.temperature.setRange(0.0, 3.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setValue(1.0)
+        self.temperature.setToolTip("Scale of z ~ N(0, T² I): below 1 gives cleaner, less varied samples")
+        controls.addWidget(self.temperature)
+        controls.addWidget(QtWidgets.QLabel("Seed:"))
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.seed.setValue(0)
+        self.seed.setToolTip("The same seed gives the same grid")
+        controls.addWidget(self.seed)
+        self.resample_button = QtWidgets.QPushButton("Resample")
+        self.resample_button.setToolTip("Draw a new seed and generate again")
+        self.resample_button.clicked.connect(self.resample)
+        controls.addWidget(self.resample_button)
+        controls.addWidget(QtWidgets.QLabel("Grid:"))
+        self.size_combo = QtWidgets.QComboBox()
+        for n in (4, 6, 8, 10, 12, 16):
+            self.size_combo.addItem(f"{n}×{n}", n)
+        self.size_combo.setCurrentIndex(2)
+        controls.addWidget(self.size_combo)
+        controls.addStretch(1)
+        self.save_button = QtWidgets.QPushButton("Save PNG…")
+        self.save_button.clicked.connect(self.save_dialog)
+        controls.addWidget(self.save_button)
+
+        self.message = QtWidgets.QLabel("")
+        self.message.setWordWrap(True)
+        self.choose_button = QtWidgets.QPushButton("Choose data folder…")
+        self.choose_button.clicked.connect(self.choose_data_folder)
+        message_row = QtWidgets.QHBoxLayout()
+        message_row.addWidget(self.message, 1)
+        message_row.addWidget(self.choose_button)
+        self.message_box = QtWidgets.QWidget()
+        self.message_box.setLayout(message_row)
+        self.message_box.hide()
+
+        self.view = ImageView("Select a generative model", minimum=240)
+        self.caption = QtWidgets.QLabel("")
+        self.caption.setStyleSheet("color: #666")
+
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(controls)
+        layout.addWidget(self.message_box)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+
+        for signal in (self.digit_combo.currentIndexChanged, self.temperature.valueChanged, self.seed.valueChanged,
+                       self.size_combo.currentIndexChanged):
+            signal.connect(self._controls_changed)
+        self.setEnabled(False)
+
+    # ----- model -----
+    @property
+    def mode(self) -> str:
+        """"reconstruct" for the autoencoder, "conditional" or "unconditional" sampling otherwise."""
+        if self.entry is None:
+            return ""
+        if not self.model.variational:
+            return "reconstruct"
+        return "conditional" if class_labels(self.entry) else "unconditional"
+
+    def set_entry(self, entry) -> None:
+        self.entry = entry
+        self.model = None if entry is None else entry.checkpoint.model
+        self.grid = self.images = None
+        self.setEnabled(entry is not None)
+        if entry is None:
+            self.view.set_image(None)
+            self.caption.setText("")
+            return
+        self._building = True
+        self.digit_combo.clear()
+        if self.mode == "conditional":
+            self.digit_combo.addItem("All digits", ALL_DIGITS)
+            for index, name in enumerate(entry.checkpoint.label_names):
+                self.digit_combo.addItem(name, index)
+            self.digit_combo.setCurrentIndex(1)
+            tip = "One digit for the whole grid, or one row per digit"
+        else:
+            self.digit_combo.addItem("—", None)
+            tip = ("The autoencoder reconstructs test images; it takes no label." if self.mode == "reconstruct"
+                   else "The VAE is unconditional: it takes no digit label.")
+        self.digit_combo.setEnabled(self.mode == "conditional")
+        self.digit_label.setEnabled(self.mode == "conditional")
+        self.digit_combo.setToolTip(tip)
+        sampling = self.mode != "reconstruct"
+        self.temperature.setEnabled(sampling)
+        self.temperature_label.setEnabled(sampling)
+        self.temperature.setToolTip("Scale of z ~ N(0, T² I)" if sampling else
+                                    "The autoencoder has no prior to sample from: it reconstructs test images.")
+        self.seed.setToolTip("The same seed gives the same grid" if sampling else
+                             "The seed picks which test images are shown")
+        self._building = False
+        self.generate()
+
+    def _controls_changed(self) -> None:
+        if not self._building and self.entry is not None:
+            self.generate()
+
+    # ----- generation -----
+    def resample(self) -> None:
+        self.seed.setValue(random.randrange(0, 2 ** 31 - 1))  # triggers generate()
+
+    def grid_size(self) -> int:
+        return int(self.size_combo.currentData())
+
+    def generate(self) -> torch.Tensor | None:
+        """Fill the grid from the current controls; returns the (C, H, W) mosaic (None if nothing to show)."""
+        if self.model is None:
+            return None
+        n = self.grid_size()
+        seed = self.seed.value()
+        if self.mode == "reconstruct":
+            return self._reconstruct(n, seed)
+        self.message_box.hide()
+        temperature = self.temperature.value()
+        labels = None
+        if self.mode == "conditional":
+            digit = self.digit_combo.currentData()
+            if digit == ALL_DIGITS:
+                classes = len(self.entry.checkpoint.label_names)
+                labels = torch.arange(classes).repeat_interleave(n)
+                count, columns = classes * n, n
+                what = f"{n} samples per digit, one row each"
+            else:
+                labels = torch.tensor([int(digit)])
+                count, columns = n * n, n
+                what = f"{n * n} samples of digit {self.entry.checkpoint.label_names[int(digit)]}"
+        else:
+            count, columns = n * n, n
+            what = f"{n * n} unconditional samples"
+        images, _ = L.sample_prior(self.model, count, labels, temperature=temperature, seed=seed)
+        self._show(images, columns, f"{what}, temperature {temperature:g}, seed {seed}")
+        return self.grid
+
+    def _show(self, images: torch.Tensor, columns: int, caption: str) -> None:
+        self.images = images
+        self.columns = columns
+        self.grid = L.tile(images, columns, padding=2, pad_value=0.5)
+        self.view.set_image(self.grid)
+        self.caption.setText(caption)
+        self.save_button.setEnabled(True)
+        self.generated.emit()
+
+    def _reconstruct(self, n: int, seed: int) -> torch.Tensor | None:
+        data = self._test_set()
+        if data is None:
+            return None
+        self.message_box.hide()
+        pairs = max(1, n * n // 2)
+        generator = torch.Generator().manual_seed(seed)
+        index = torch.randperm(len(data.images), generator=generator)[:pairs]
+        originals = data.images[index].float() / 255
+        recon = L.decode(self.model, L.encode_means(self.model, originals))
+        columns = n if n % 2 == 0 else n + 1
+        half = columns // 2
+        ordered = []  # each row: `half` originals, then their reconstructions
+        for start in range(0, pairs, half):
+            chunk = slice(start, min(start + half, pairs))
+            ordered.extend([originals[chunk], recon[chunk]])
+            missing = half - (chunk.stop - chunk.start)
+            if missing:
+                ordered.insert(-1, torch.ones(missing, *originals.shape[1:]))
+                ordered.append(torch.ones(missing, *originals.shape[1:]))
+        self._show(torch.cat(ordered), columns,
+                   f"{pairs} test images (left half of each row) and their reconstructions (right half), seed {seed}")
+        return self.grid
+
+    def _test_set(self):
+        """The model's test set from the data folder, or None with a message and a folder button."""
+        name = (self.entry.checkpoint.dataset or {}).get("name", "mnist")
+        if self.data_dir is None:
+            self._need_data(f"Reconstructions need the {name} test images, and no data folder is set. "
+                            f"Choose the folder that holds them (or set {DATA_DIR_ENV}).")
+            return None
+        key = (name, str(self.data_dir))
+        if key not in self._test_sets:
+            try:
+                self._test_sets[key] = load_dataset(name, self.data_dir, "test")
+            except CvaeError as exc:
+                self._need_data(f"Cannot read the {name} test images: {exc}")
+                return None
+        data = self._test_sets[key]
+        size = tuple(self.model.config.image_size)
+        if tuple(data.images.shape[1:]) != (self.model.config.image_channels, *size):
+            self._need_data(f"The images in {self.data_dir} are {tuple(data.images.shape[1:])}, but the model "
+                            f"expects {(self.model.config.image_channels, *size)}.")
+            return None
+        return data
+
+    def _need_data(self, text: str) -> None:
+        self.message.setText(text)
+        self.message_box.show()
+        self.images = self.grid = None
+        self.view.set_image(None)
+        self.view.set_placeholder("No test images to reconstruct yet")
+        self.caption.setText("")
+        self.save_button.setEnabled(False)
+
+    def set_data_dir(self, path: str | os.PathLike | None) -> None:
+        self.data_dir = Path(path) if path else None
+        if self.entry is not None:
+            self.generate()
+
+    def choose_data_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder",
+                                                            str(self.data_dir or Path.home()))
+        if folder:
+            self.set_data_dir(folder)
+
+    # ----- saving -----
+    def save_png(self, path: str | os.PathLike) -> Path:
+        """Write the current grid (native resolution) as a PNG; raises OSError if there is none or it fails."""
+        if self.grid is None:
+            raise OSError("there is no grid to save yet")
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        save_png(self.grid, path)
+        return path
+
+    def save_dialog(self) -> None:
+        name = (self.entry.name if self.entry else "samples") + f"-seed{self.seed.value()}.png"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the grid as PNG", name, "PNG images (*.png)")
+        if path:
+            try:
+                saved = self.save_png(path)
+            except OSError as exc:
+                QtWidgets.QMessageBox.critical(self, "Cannot save", str(exc))
+            else:
+                self.caption.setText(f"Saved {saved}")
