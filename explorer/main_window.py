@@ -38,7 +38,7 @@ class MainWindow(QtWidgets.QMainWindow):
         left.addWidget(card_scroll)
         left.setStretchFactor(0, 1)
         left.setStretchFactor(1, 3)
-        left.setMinimumWidth(300)
+        left.setMinimumWidth(250)
 
         self.tabs = QtWidgets.QTabWidget()
         self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir)]

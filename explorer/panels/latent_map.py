@@ -176,7 +176,7 @@ class LatentMapPanel(Panel):
     def _build_plot(self) -> None:
         self.view_box = MapViewBox()
         self.plot = pg.PlotWidget(viewBox=self.view_box)
-        self.plot.setMinimumSize(360, 300)
+        self.plot.setMinimumSize(300, 260)
         self.plot.setAspectLocked(True)
         self.plot.showGrid(x=False, y=False)
         self.plot.setMenuEnabled(True)
@@ -203,10 +203,10 @@ class LatentMapPanel(Panel):
 
     def _build_side(self) -> None:
         self.side = QtWidgets.QWidget()
-        self.side.setFixedWidth(300)
+        self.side.setFixedWidth(270)
         side = QtWidgets.QVBoxLayout(self.side)
         side.setContentsMargins(0, 0, 0, 0)
-        self.preview = ImageView("Move the mouse over the map", minimum=280)
+        self.preview = ImageView("Move the mouse over the map", minimum=220)
         self.preview.setToolTip("The decoder's output for the point under the mouse")
         side.addWidget(self.preview)
         self.point_label = QtWidgets.QLabel("")

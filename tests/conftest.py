@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny random-weight checkpoints in the real on-disk format (no data folder needed)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cvae.checkpoint import Checkpoint, save_checkpoint
+from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig, build_model)
+
+TINY = dict(image_size=(28, 28), conv_channels=(4, 8), hidden_dim=16)
+CONFIGS = {
+    "cvae": lambda: ConditionalVAEConfig(**TINY),
+    "vae": lambda: VAEConfig(latent_dim=6, **TINY),
+    "ae": lambda: AutoencoderConfig(latent_dim=4, **TINY),
+    "classifier": lambda: ClassifierConfig(**TINY),
+}
+
+
+def make_checkpoint(path, family: str = "cvae", seed: int = 0, encodings: int = 200):
+    """Write a tiny checkpoint of `family` with random weights and fake test encodings; returns the path."""
+    torch.manual_seed(seed)
+    model = build_model(CONFIGS[family]()).eval()
+    derived = {}
+    if family != "classifier" and encodings:
+        generator = torch.Generator().manual_seed(seed)
+        derived = {"test_encodings": torch.randn(encodings, model.latent_dim, generator=generator),
+                   "test_labels": torch.arange(encodings) % 10}
+    checkpoint = Checkpoint(
+        model=model, label_names=[str(d) for d in range(10)],
+        dataset={"name": "mnist", "split": "train", "count": 100, "channels": 1, "image_size": [28, 28],
+                 "label_kind": "class"},
+        train_config={"epochs": 1, "batch_size": 10, "learning_rate": 1e-3, "beta": 1.0, "seed": seed},
+        epoch=1, metrics={"test_nelbo": 543.21, "test_accuracy": 0.1} if family == "classifier" else
+        {"test_nelbo": 543.21, "test_rec": 540.0, "test_kl": 3.21},
+        derived=derived)
+    return save_checkpoint(checkpoint, path)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    """{family: path} for cvae, vae (latent 6), ae (latent 4) and classifier tiny checkpoints."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    return {family: make_checkpoint(folder / f"tiny-{family}.pt", family, seed=i)
+            for i, family in enumerate(CONFIGS)}
