@@ -81,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         if not window.select_model(args.model):
             window.report_error("No such model", f"no open model matches --model {args.model!r}")
-    elif opened:
+    elif opened and any(p.unavailable_reason(opened[0]) is None for p in window.panels):
         window.select_model(window.model_list.entries.index(opened[0]))
+    else:
+        window.select_first_explorable()
     if not window.model_list.entries:
         window.statusBar().showMessage("No models: use File › Open… to open a checkpoint")
     if args.digit is not None:

@@ -67,14 +67,14 @@ class ImageView(QtWidgets.QWidget):
         self.update()
 
     def image_rect(self) -> QtCore.QRect:
-        """Where the picture is drawn: the largest integer zoom that fits, else the largest fit."""
+        """Where the picture is drawn: the largest fit, rounded down to a whole zoom factor when that is close."""
         if self._image is None:
             return QtCore.QRect()
         w, h = self._image.width(), self._image.height()
         area = self.contentsRect()
         factor = min(area.width() / w, area.height() / h)
-        if factor >= 1:
-            factor = int(factor)
+        if factor >= 1 and int(factor) / factor > 0.8:
+            factor = int(factor)  # whole-pixel zoom when it costs little space
         width, height = max(1, int(w * factor)), max(1, int(h * factor))
         return QtCore.QRect(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2,
                             width, height)

@@ -94,8 +94,17 @@ class MainWindow(QtWidgets.QMainWindow):
             row = self.model_list.add_entry(entry)
             opened.append(self.model_list.entries[row])
         if opened and self.model_list.currentRow() < 0:
-            self.model_list.setCurrentRow(0)
+            self.select_first_explorable()
         return opened
+
+    def select_first_explorable(self) -> None:
+        """Select the first model that some panel applies to (the judge has none), else the first."""
+        for row, entry in enumerate(self.model_list.entries):
+            if any(panel.unavailable_reason(entry) is None for panel in self.panels):
+                self.model_list.setCurrentRow(row)
+                return
+        if self.model_list.entries:
+            self.model_list.setCurrentRow(0)
 
     def open_dialog(self) -> None:
         paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open checkpoints", "", "Checkpoints (*.pt);;All files (*)")

@@ -132,7 +132,7 @@ class GeneratePanel(Panel):
             self.digit_combo.addItem("All digits", ALL_DIGITS)
             for index, name in enumerate(entry.checkpoint.label_names):
                 self.digit_combo.addItem(name, index)
-            self.digit_combo.setCurrentIndex(1)
+            self.digit_combo.setCurrentIndex(0)
             tip = "One digit for the whole grid, or one row per digit"
         else:
             self.digit_combo.addItem("—", None)

@@ -397,7 +397,7 @@ class LatentMapPanel(Panel):
                 colour = QtGui.QColor(DIGIT_COLOURS[c % len(DIGIT_COLOURS)])
                 brush = pg.mkBrush(colour.red(), colour.green(), colour.blue(), 200)
                 name = names[c] if c < len(names) else str(c)
-                scatter = PassiveScatter(points[mask, 0], points[mask, 1], size=4, pen=None, brush=brush,
+                scatter = PassiveScatter(points[mask, 0], points[mask, 1], size=3.5, pen=None, brush=brush,
                                          name=name)
                 self._add_scatter(scatter, name, colour)
         else:

@@ -1,0 +1,105 @@
+"""Interactive latency of the explorer on this CPU, and its start-up time.
+
+    python benchmarks/bench_explorer.py [--checkpoint PATH] [--repeats N]
+
+Measures (medians): one live-preview decode (target < 5 ms), one 20×20 manifold backdrop in a single batched
+decode (target < 50 ms), and the time from process start to the main window shown (a `cvae-explorer
+--screenshot` subprocess, which opens the bundled models plus the checkpoint). The default checkpoint is the
+bundled cVAE when present, else an untrained ConditionalVAE of the default size. Importing this file runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS_MS = {"preview decode (1 image)": 5.0, "backdrop decode (20×20, one call)": 50.0}
+
+
+def _model(checkpoint: str | None):
+    import torch
+
+    from cvae.checkpoint import load_checkpoint
+    from cvae.models import ConditionalVAEConfig, build_model
+    if checkpoint is None:
+        bundled = Path(__file__).resolve().parent.parent / "resources" / "mnist-cvae.pt"
+        checkpoint = str(bundled) if bundled.is_file() else None
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint).model, checkpoint
+    torch.manual_seed(0)
+    return build_model(ConditionalVAEConfig()).eval(), "untrained ConditionalVAE (default size)"
+
+
+def _median_ms(fn, repeats: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def bench_decodes(model, repeats: int) -> dict[str, float]:
+    import torch
+
+    from cvae import latent as L
+    labels = torch.tensor([3]) if model.conditional else None
+    plane = [0.0, 0.0]
+    extra = [0.0] * (model.latent_dim - 2)
+    return {
+        "preview decode (1 image)": _median_ms(lambda: L.decode(model, [0.3, -0.7] + extra, labels), repeats),
+        "backdrop decode (20×20, one call)": _median_ms(
+            lambda: L.decode_grid(model, (-3, 3), (-3, 3), 20, 20, labels, base=[*plane, *extra]), max(5, repeats // 5)),
+    }
+
+
+def bench_startup(checkpoint: str | None, repeats: int) -> float:
+    """Seconds from spawning `python -m explorer.app ... --screenshot` to the window rendered (median)."""
+    times = []
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    with tempfile.TemporaryDirectory() as folder:
+        for _ in range(repeats):
+            args = [sys.executable, "-m", "explorer.app", "--screenshot", str(Path(folder) / "shot.png")]
+            if checkpoint and Path(checkpoint).is_file():
+                args.append(checkpoint)
+            start = time.perf_counter()
+            subprocess.run(args, env=env, check=True, capture_output=True, cwd=Path(__file__).resolve().parent.parent)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="checkpoint to decode with (default: bundled cVAE, else untrained)")
+    parser.add_argument("--repeats", type=int, default=200, help="timed preview decodes (backdrop: a fifth)")
+    parser.add_argument("--startup-repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads for the decodes (default: torch's)")
+    args = parser.parse_args(argv)
+
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if hasattr(os, "getloadavg"):
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures degrade under load)")
+    model, name = _model(args.checkpoint)
+    print(f"model: {name} (latent {model.latent_dim}); torch {torch.__version__}, {torch.get_num_threads()} threads")
+    results = bench_decodes(model, args.repeats)
+    startup = bench_startup(args.checkpoint if args.checkpoint else None, args.startup_repeats)
+    print(f"{'measure':<36}{'median':>12}{'target':>12}")
+    for key, value in results.items():
+        target = TARGETS_MS[key]
+        print(f"{key:<36}{value:>9.2f} ms{target:>9.0f} ms  {'ok' if value < target else 'SLOW'}")
+    print(f"{'start-up to window shown':<36}{startup:>10.2f} s{'~2':>10} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
