@@ -43,10 +43,7 @@ class MapViewBox(pg.ViewBox):
         if ev.button() == QtCore.Qt.MouseButton.LeftButton and not shift and axis is None:
             ev.accept()
             self.swept_to.emit(self.mapSceneToView(ev.scenePos()), bool(ev.isFinish()))
-        elif ev.button() == QtCore.Qt.MouseButton.LeftButton and shift:
-            # pan: pyqtgraph pans on a plain left drag in PanMode; hand it over without the modifier check
-            super().mouseDragEvent(ev, axis)
-        else:
+        else:  # Shift+left or middle: pan; right: zoom (pyqtgraph's own handling)
             super().mouseDragEvent(ev, axis)
 
 
