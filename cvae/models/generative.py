@@ -154,13 +154,17 @@ class GenerativeModel(nn.Module):
 
 
 def imq_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Maximum mean discrepancy with the inverse multiquadratic kernel (robust for small samples)."""
+    """Unbiased MMD² with the inverse multiquadratic kernel (robust for the few codes per class in a batch)."""
     scale = 2.0 * a.shape[1]
 
     def kernel(u, v):
-        return (scale / (scale + torch.cdist(u, v) ** 2)).mean()
+        return scale / (scale + torch.cdist(u, v) ** 2)
 
-    return kernel(a, a) + kernel(b, b) - 2 * kernel(a, b)
+    def within(u):  # mean over distinct pairs: the diagonal would bias small samples towards collapse
+        n = u.shape[0]
+        return (kernel(u, u).sum() - n) / (n * (n - 1))
+
+    return within(a) + within(b) - 2 * kernel(a, b).mean()
 
 
 def class_prior_mmd(z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
