@@ -26,14 +26,15 @@ def _model(checkpoint: str | None):
     import torch
 
     from cvae.checkpoint import load_checkpoint
+    from cvae.latent import prepare_for_inference
     from cvae.models import ConditionalVAEConfig, build_model
     if checkpoint is None:
         bundled = Path(__file__).resolve().parent.parent / "resources" / "mnist-cvae.pt"
         checkpoint = str(bundled) if bundled.is_file() else None
     if checkpoint is not None:
-        return load_checkpoint(checkpoint).model, checkpoint
+        return prepare_for_inference(load_checkpoint(checkpoint).model), checkpoint  # as the explorer does
     torch.manual_seed(0)
-    return build_model(ConditionalVAEConfig()).eval(), "untrained ConditionalVAE (default size)"
+    return prepare_for_inference(build_model(ConditionalVAEConfig())), "untrained ConditionalVAE (default size)"
 
 
 def _median_ms(fn, repeats: int, warmup: int = 5) -> float:

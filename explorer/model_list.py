@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtWidgets
 
 from cvae.checkpoint import Checkpoint, load_checkpoint
+from cvae.latent import prepare_for_inference
 from cvae.models import FAMILY_NAMES
 
 
@@ -37,7 +38,9 @@ class ModelEntry:
 def open_entry(path: str | Path, bundled: bool = False) -> ModelEntry:
     """Load a checkpoint on the CPU; raises cvae.errors.CheckpointError with a one-line message."""
     path = Path(path).expanduser()
-    return ModelEntry(load_checkpoint(path, device="cpu"), path.resolve() if path.exists() else path, bundled)
+    checkpoint = load_checkpoint(path, device="cpu")
+    prepare_for_inference(checkpoint.model)
+    return ModelEntry(checkpoint, path.resolve() if path.exists() else path, bundled)
 
 
 class ModelList(QtWidgets.QListWidget):

@@ -87,3 +87,14 @@ def test_tile_builds_a_mosaic():
     assert mosaic.shape == (1, 2 * 3 + 1, 3 * 3 + 1)
     assert mosaic[0, 1, 1] == 0 and mosaic[0, 1, 4] == 1 and mosaic[0, 4, 4] == 4
     assert mosaic[0, 4, 7] == -1  # the empty sixth cell stays padding
+
+
+def test_inference_preparation_keeps_the_decodes():
+    torch.manual_seed(0)
+    model = build_model(ConditionalVAEConfig(conv_channels=(4, 8), hidden_dim=16, label_every_layer=True)).eval()
+    z, y = torch.randn(5, 2), torch.arange(5)
+    before = model.decode(z, y)
+    prepared = latent.prepare_for_inference(model)
+    assert not prepared.training
+    assert prepared.decoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(prepared.decode(z, y), before, atol=1e-5)
