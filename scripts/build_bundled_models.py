@@ -59,6 +59,9 @@ def train_recipe(key: str, recipe: Recipe, train, test, work: Path):
     path = work / recipe.name
     callbacks = [ProgressBar()]
     if path.exists():
+        saved = load_checkpoint(path)
+        if saved.model.config != recipe.config or TrainConfig.from_dict(saved.train_config) != recipe.train:
+            raise SystemExit(f"{path} was trained with another recipe than {key}'s; delete it to retrain")
         trainer = Trainer.resume(path, train, test, callbacks)
         if trainer.epoch >= trainer.config.epochs:
             print(f"{key}: already trained ({trainer.epoch} epochs) in {path}", file=sys.stderr)
