@@ -89,3 +89,13 @@ def test_bundled_cvae_meets_its_targets_on_the_real_test_set(mnist):
     assert accuracy >= 0.98  # 2,000 fresh prior samples; the bundled figure uses 10,000
     encodings = cvae.derived["test_encodings"]
     assert encodings.shape == (10000, 2) and torch.equal(cvae.derived["test_labels"], mnist[1].labels)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist package
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} is missing (apt-get install dataset-fashion-mnist)")
+def test_complete_fashion_mnist_from_debians_package():
+    train = load_dataset("fashion-mnist", FASHION, "train")
+    assert train.images.shape == (60000, 1, 28, 28) and train.label_names[9] == "Ankle boot"
+    assert torch.bincount(train.labels).tolist() == [6000] * 10
