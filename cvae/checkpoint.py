@@ -73,6 +73,7 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, half: bool 
     torch.save(checkpoint_dict(checkpoint, half=half), buffer)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temporary, _file_mode(path))  # mkstemp makes owner-only files; a checkpoint is an ordinary file
         with os.fdopen(handle, "wb") as out:
             out.write(buffer.getbuffer())
             out.flush()
@@ -82,6 +83,15 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, half: bool 
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a newly created file would get (or the replaced file's own)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def read_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:

@@ -81,20 +81,21 @@ def evaluate(key: str, checkpoint, test, judge) -> dict:
         return metrics
     terms = mean_loss_terms(model, test, beta=1.0, seed=0)
     metrics.update({f"test_{k}": v for k, v in terms.items()})
-    if judge is not None:
+    if judge is not None and key == "cvae":
+        overall, per_class = conditional_accuracy(model, judge, per_class=1000, seed=0)
         metrics["judge_accuracy"] = classifier_accuracy(judge, test)
-        if key == "cvae":
-            overall, per_class = conditional_accuracy(model, judge, per_class=1000, seed=0)
-            metrics["conditional_accuracy"] = overall
-            metrics["conditional_accuracy_per_class"] = per_class
-            metrics["conditional_samples"] = 1000 * len(per_class)
+        metrics["conditional_accuracy"] = overall
+        metrics["conditional_accuracy_per_class"] = per_class
+        metrics["conditional_samples"] = 1000 * len(per_class)
     return metrics
 
 
-def bundle(key: str, recipe: Recipe, checkpoint, metrics: dict, out: Path) -> Path:
-    checkpoint.metrics = metrics
-    checkpoint.training_state = None  # exploration only: no optimizer state in the shipped file
-    return save_checkpoint(checkpoint, out / recipe.name, half=True)
+def bundle(recipe: Recipe, checkpoint, out: Path):
+    """The shipped file: half precision, no optimizer state (exploration only); returned as loaded back, so
+    that the metrics written into it describe exactly the weights it holds."""
+    checkpoint.training_state = None
+    path = save_checkpoint(checkpoint, out / recipe.name, half=True)
+    return load_checkpoint(path)
 
 
 def main(argv=None) -> int:
@@ -118,11 +119,12 @@ def main(argv=None) -> int:
             judge = load_checkpoint(judge_path).model if judge_path.exists() else None
             continue
         recipe = RECIPES[key]
-        checkpoint = train_recipe(key, recipe, train, test, args.work)
+        shipped = bundle(recipe, train_recipe(key, recipe, train, test, args.work), args.out)
         if key == "judge":
-            judge = checkpoint.model
-        metrics = evaluate(key, checkpoint, test, judge)
-        path = bundle(key, recipe, checkpoint, metrics, args.out)
+            judge = shipped.model
+        metrics = evaluate(key, shipped, test, judge)
+        shipped.metrics = metrics
+        path = save_checkpoint(shipped, args.out / recipe.name, half=True)
         summary[key] = {k: v for k, v in metrics.items() if not isinstance(v, list)}
         print(f"{key}: wrote {path} ({path.stat().st_size / 1e6:.1f} MB) {json.dumps(summary[key])}", flush=True)
     print(json.dumps(summary, indent=2))

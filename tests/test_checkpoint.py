@@ -159,3 +159,13 @@ def test_unconditional_models_round_trip(tmp_path):
     z = torch.randn(3, 20)
     assert torch.equal(loaded.model.decode(z), model.decode(z))
     assert loaded.model.decode(z).shape == (3, 1, 10, 14)
+
+
+def test_new_checkpoints_get_ordinary_file_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
