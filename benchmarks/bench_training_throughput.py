@@ -6,7 +6,8 @@ Adam 1e-3, side by side in one process, alternating rounds so that machine noise
 
 - seed loop: torchvision's `MNIST` + `ToTensor` + `DataLoader` (batch 100, shuffled, no workers), PIL per item;
 - our loop: `trainer.Trainer` over the dataset decoded once into uint8 tensors (held-out evaluation off);
-- compute limit: forward, backward and Adam step over float batches already in memory.
+- compute limit: forward, backward and Adam step over float batches already in memory, with the model laid out
+  as our loop lays it out (channels-last); the same limit in the seed's NCHW layout is printed beside it.
 
     python benchmarks/bench_training_throughput.py --data-dir ../shared/data [--dataset mnist] [--rounds 3]
 
@@ -90,9 +91,12 @@ def our_loop(train, images: int, scratch: Path) -> float:
     return result.history[-1]["images_per_second"]
 
 
-def compute_limit(train, images: int) -> float:
-    """Forward, backward and step only: batches are converted to float before the clock starts."""
-    model = seed_model().train()
+def compute_limit(train, images: int, memory_format=torch.channels_last) -> float:
+    """Forward, backward and step only: batches are converted to float before the clock starts.
+
+    By default the model is laid out as our loop lays it out (channels-last); `torch.contiguous_format` gives the
+    limit of the seed's own layout."""
+    model = seed_model().to(memory_format=memory_format).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     order = torch.randperm(len(train))[:images]
     batches = [(train.images[i].float() / 255, train.labels[i]) for i in order.split(BATCH)]
@@ -117,24 +121,27 @@ def main(argv=None) -> int:
     train = load_dataset(args.dataset, args.data_dir, "train")
     images = min(args.images, len(train))
     rates: dict[str, list[float]] = {"seed loop (DataLoader + ToTensor)": [], "our loop (Trainer)": [],
-                                     "compute limit (batches in memory)": []}
+                                     "compute limit (batches in memory)": [],
+                                     "compute limit, seed's NCHW layout": []}
     print(f"{args.dataset}: {images} images per measurement, batch {BATCH}, {args.rounds} rounds, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         root = torchvision_root(args.dataset, Path(args.data_dir), scratch / "tv")
         for round_index in range(1, args.rounds + 1):
-            measured = [seed_loop(args.dataset, root, images), our_loop(train, images, scratch), compute_limit(train, images)]
+            measured = [seed_loop(args.dataset, root, images), our_loop(train, images, scratch),
+                        compute_limit(train, images), compute_limit(train, images, torch.contiguous_format)]
             for key, value in zip(rates, measured):
                 rates[key].append(value)
             print(f"round {round_index}: " + "  ".join(f"{v:7.0f}" for v in measured), flush=True)
     median = {k: statistics.median(v) for k, v in rates.items()}
-    seed, ours, limit = median.values()
+    seed, ours, limit, nchw_limit = median.values()
     print("\nmedian images/s")
     for key, value in median.items():
         print(f"  {key:36s} {value:8.0f}")
     print(f"\nour loop / seed loop     = {ours / seed:.2f}x   (target >= 1.30x)")
     print(f"our loop / compute limit = {ours / limit:.1%}   (target >= 90%)")
+    print(f"seed loop / its own (NCHW) compute limit = {seed / nchw_limit:.1%}")
     return 0
 
 
