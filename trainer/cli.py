@@ -57,8 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
     train.add_argument("--beta-warmup", type=float, default=0.0, metavar="EPOCHS",
                        help="ramp beta linearly from 0 over this many epochs (default 0: off)")
-    train.add_argument("--prior-match", type=float, default=0.0, metavar="WEIGHT",
-                       help="weight of a per-class MMD between codes and the prior (default 0: off)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
@@ -124,7 +122,7 @@ def run(args, stderr=sys.stderr) -> int:
     else:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                              beta=args.beta, beta_warmup_epochs=args.beta_warmup, seed=args.seed,
-                             device=args.device, mixed_precision=not args.no_amp, prior_match=args.prior_match,
+                             device=args.device, mixed_precision=not args.no_amp,
                              lr_schedule=args.lr_schedule)
         model = build_model(model_config(args, train_data))
         trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)

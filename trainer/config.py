@@ -17,7 +17,6 @@ class TrainConfig:
     batch_size: int = 100
     learning_rate: float = 1e-3
     beta: float = 1.0
-    prior_match: float = 0.0  # weight of the per-class MMD to the prior (conditional samples stay on-class)
     beta_warmup_epochs: float = 0.0  # ramp β linearly from 0 over this many epochs: keeps latent dims from collapsing
     seed: int = 0
     device: str = "auto"
@@ -35,8 +34,6 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
         if self.beta < 0:
             raise ConfigError(f"beta must be zero or positive, got {self.beta}")
-        if self.prior_match < 0:
-            raise ConfigError(f"prior-match weight must be zero or positive, got {self.prior_match}")
         if self.beta_warmup_epochs < 0:
             raise ConfigError(f"beta warm-up must be zero or more epochs, got {self.beta_warmup_epochs}")
         if self.lr_schedule not in SCHEDULES:

@@ -185,8 +185,7 @@ class Trainer:
                 group["lr"] = lr
             beta = self._beta(step, batches)
             with autocast:
-                terms = self.model.loss(images, labels, beta=beta, generator=self.noise_generator,
-                                        prior_match=config.prior_match)
+                terms = self.model.loss(images, labels, beta=beta, generator=self.noise_generator)
             loss = terms["loss"]
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:

@@ -43,8 +43,8 @@ class Classifier(nn.Module):
         return self.head(self.encoder(x))
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor, beta: float = 1.0,
-             generator: torch.Generator | None = None, prior_match: float = 0.0) -> dict[str, torch.Tensor]:
-        """Cross-entropy; `beta` and `prior_match` belong to the generative families and are ignored here."""
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Cross-entropy; `beta` belongs to the generative families and is ignored here."""
         if self.training and self.config.augment_shift:
             x = random_shift(x, self.config.augment_shift, generator)
         logits = self(x)

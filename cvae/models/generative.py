@@ -115,12 +115,10 @@ class GenerativeModel(nn.Module):
         return per_pixel.flatten(1).sum(1)
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 1.0,
-             generator: torch.Generator | None = None, prior_match: float = 0.0) -> dict[str, torch.Tensor]:
+             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """`loss` (mean rec + β·KL, what training minimises) and per-image means of its terms in nats.
 
-        `nelbo` is the negative ELBO at β = 1, the figure comparable across runs and papers. `prior_match` adds
-        that weight times the MMD between each class's codes in the batch and prior draws, so that every class
-        fills the whole prior and samples drawn from N(0, I) for any class look like that class.
+        `nelbo` is the negative ELBO at β = 1, the figure comparable across runs and papers.
         """
         mean, logvar = self.encode(x, labels)
         z = self.reparameterize(mean, logvar, generator)
@@ -128,17 +126,12 @@ class GenerativeModel(nn.Module):
         if logvar is None:
             return {"loss": rec.mean(), "rec": rec.mean().detach(), "nelbo": rec.mean().detach()}
         kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(1)
-        terms = {
+        return {
             "loss": (rec + beta * kl).mean(),
             "nelbo": (rec + kl).mean().detach(),
             "rec": rec.mean().detach(),
             "kl": kl.mean().detach(),
         }
-        if prior_match > 0 and labels is not None:
-            mismatch = class_prior_mmd(z.float(), torch.as_tensor(labels, device=z.device), generator)
-            terms["loss"] = terms["loss"] + prior_match * mismatch
-            terms["prior_mmd"] = mismatch.detach()
-        return terms
 
     # ----- conveniences (pythae-style) -----
     @torch.no_grad()
@@ -151,33 +144,6 @@ class GenerativeModel(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)
-
-
-def imq_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Unbiased MMD² with the inverse multiquadratic kernel (robust for the few codes per class in a batch)."""
-    scale = 2.0 * a.shape[1]
-
-    def kernel(u, v):
-        return scale / (scale + torch.cdist(u, v) ** 2)
-
-    def within(u):  # mean over distinct pairs: the diagonal would bias small samples towards collapse
-        n = u.shape[0]
-        return (kernel(u, u).sum() - n) / (n * (n - 1))
-
-    return within(a) + within(b) - 2 * kernel(a, b).mean()
-
-
-def class_prior_mmd(z: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Batch-weighted MMD between each class's codes and as many N(0, I) draws (multi-label: whole batch)."""
-    prior = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-    if labels.dim() != 1:
-        return imq_mmd(z, prior)
-    total = z.new_zeros(())
-    for label in labels.unique():
-        chosen = labels == label
-        if int(chosen.sum()) >= 2:
-            total = total + imq_mmd(z[chosen], prior[chosen]) * chosen.float().mean()
-    return total
 
 
 class Autoencoder(GenerativeModel):
