@@ -14,14 +14,23 @@ METRICS = (
     ("test_rec", "&nbsp;&nbsp;reconstruction", "nats"),
     ("test_kl", "&nbsp;&nbsp;KL divergence", "nats"),
     ("conditional_accuracy", "Conditional accuracy", "percent"),
+    ("conditional_accuracy_per_class", "&nbsp;&nbsp;per label", "percent"),
+    ("conditional_samples", "&nbsp;&nbsp;prior samples", "count"),
     ("judge_accuracy", "Judge's test accuracy", "percent"),
     ("test_accuracy", "Test accuracy", "percent"),
     ("fid", "FID", "number"),
+    ("test_images", "Test images", "count"),
 )
-HIDDEN_PREFIXES = ("train_",)
+HIDDEN_PREFIXES = ("train_", "epochs")
 
 
 def format_metric(value, kind: str) -> str:
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+        if kind == "percent":  # one figure per label, e.g. conditional accuracy of each digit
+            return ", ".join(f"{i}: {100 * v:.1f}" for i, v in enumerate(value)) + " %"
+        return html.escape(", ".join(f"{v:.4g}" for v in value))
+    if kind == "count" and isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return html.escape(str(value))
     if kind == "nats":
@@ -59,9 +68,12 @@ def card_rows(entry) -> list[tuple[str, str]]:
         rows.append(("Labels", html.escape(f"{len(labels)}: {shown}")))
     elif checkpoint.family != "classifier":
         rows.append(("Labels", "none (unconditional)"))
-    rows.append(("Architecture", html.escape(
-        f"conv {'-'.join(str(c) for c in config.conv_channels)}, hidden {config.hidden_dim}, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters")))
+    wiring = [text for flag, text in ((getattr(config, "label_channels", False), "label as encoder channels"),
+                                      (getattr(config, "label_every_layer", False), "label at every decoder layer"))
+              if flag and model.conditional]
+    rows.append(("Architecture", html.escape(", ".join(
+        [f"conv {'-'.join(str(c) for c in config.conv_channels)}", f"hidden {config.hidden_dim}", *wiring,
+         f"{sum(p.numel() for p in model.parameters()):,} parameters"]))))
     planned = train.get("epochs")
     rows.append(("Epochs", f"{checkpoint.epoch}" + (f" of {planned}" if planned and planned != checkpoint.epoch else "")))
     if train:
