@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--lr-schedule", choices=SCHEDULES, default="constant")
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    train.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0: Adam)")
     train.add_argument("--beta-warmup", type=float, default=0.0, metavar="EPOCHS",
                        help="ramp beta linearly from 0 over this many epochs (default 0: off)")
     train.add_argument("--seed", type=int, default=0)
@@ -121,7 +122,8 @@ def run(args, stderr=sys.stderr) -> int:
                                  device=args.device)
     else:
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                             beta=args.beta, beta_warmup_epochs=args.beta_warmup, seed=args.seed,
+                             beta=args.beta, weight_decay=args.weight_decay, beta_warmup_epochs=args.beta_warmup,
+                             seed=args.seed,
                              device=args.device, mixed_precision=not args.no_amp,
                              lr_schedule=args.lr_schedule)
         model = build_model(model_config(args, train_data))

@@ -17,6 +17,7 @@ class TrainConfig:
     batch_size: int = 100
     learning_rate: float = 1e-3
     beta: float = 1.0
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0 is plain Adam
     beta_warmup_epochs: float = 0.0  # ramp β linearly from 0 over this many epochs: keeps latent dims from collapsing
     seed: int = 0
     device: str = "auto"
@@ -34,6 +35,8 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.learning_rate}")
         if self.beta < 0:
             raise ConfigError(f"beta must be zero or positive, got {self.beta}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight decay must be zero or positive, got {self.weight_decay}")
         if self.beta_warmup_epochs < 0:
             raise ConfigError(f"beta warm-up must be zero or more epochs, got {self.beta_warmup_epochs}")
         if self.lr_schedule not in SCHEDULES:

@@ -73,7 +73,9 @@ class Trainer:
         self.checkpoint_path = Path(checkpoint_path)
         self.callbacks = list(callbacks)
         self.cancelled = _flag(cancel)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.optimizer = (torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
+                                            weight_decay=config.weight_decay) if config.weight_decay
+                          else torch.optim.Adam(self.model.parameters(), lr=config.learning_rate))
         self.use_amp = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)
