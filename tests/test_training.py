@@ -199,3 +199,14 @@ def test_beta_warm_up_ramps_the_kl_weight_but_reports_the_true_bound(digits, tmp
     assert first["beta"] == pytest.approx(0.5, abs=1e-9) and second["beta"] == 1.0 == third["beta"]
     assert first["train_loss"] < first["train_nelbo"]  # the optimised objective weighs KL by β < 1
     assert third["train_loss"] == pytest.approx(third["train_nelbo"])
+
+
+def test_weight_decay_uses_adamw_and_survives_resume(digits, tmp_path):
+    train, test = digits
+    trainer = Trainer(new_model(), train, None, config(epochs=1, weight_decay=0.1), tmp_path / "wd.pt")
+    assert isinstance(trainer.optimizer, torch.optim.AdamW)
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.1
+    trainer.run()
+    resumed = Trainer.resume(tmp_path / "wd.pt", train, None, epochs=2)
+    assert isinstance(resumed.optimizer, torch.optim.AdamW) and resumed.config.weight_decay == 0.1
+    assert isinstance(Trainer(new_model(), train, None, config(), tmp_path / "a.pt").optimizer, torch.optim.Adam)
