@@ -87,49 +87,26 @@ def test_file_that_would_execute_code_is_refused(tmp_path):
         load_checkpoint(path)
 
 
-def test_future_version(tmp_path):
-    path = tmp_path / "future.pt"
-    raw = checkpoint_dict(make_checkpoint())
-    raw["format_version"] = FORMAT_VERSION + 1
-    torch.save(raw, path)
-    with pytest.raises(CheckpointError, match=f"version {FORMAT_VERSION + 1}, newer"):
-        load_checkpoint(path)
-
-
-def test_weights_for_another_configuration(tmp_path):
-    path = tmp_path / "mismatch.pt"
-    raw = checkpoint_dict(make_checkpoint())
-    raw["model_config"]["hidden_dim"] = 32
-    torch.save(raw, path)
-    with pytest.raises(CheckpointError, match="weights do not match the saved cvae configuration"):
-        load_checkpoint(path)
-
-
-def test_checkpoint_of_another_architecture(tmp_path):
-    path = tmp_path / "other.pt"
-    raw = checkpoint_dict(make_checkpoint())
+def another_architectures_weights(raw):
     vae = build_model(VAEConfig(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16, latent_dim=2))
     raw["state_dict"] = vae.state_dict()  # a VAE has no label inputs: the shapes disagree
-    torch.save(raw, path)
-    with pytest.raises(CheckpointError, match="weights do not match"):
-        load_checkpoint(path)
 
 
-def test_configuration_of_another_family(tmp_path):
-    path = tmp_path / "family.pt"
+@pytest.mark.parametrize("change, message", [
+    (lambda raw: raw.update(format_version=FORMAT_VERSION + 1), f"version {FORMAT_VERSION + 1}, newer"),
+    (lambda raw: raw["model_config"].update(hidden_dim=32), "weights do not match the saved cvae configuration"),
+    (another_architectures_weights, "weights do not match"),
+    (lambda raw: raw.update(family="vae"), "unusable model configuration.*num_classes"),
+    (lambda raw: raw.update(family="gan"), "unknown model family 'gan'"),
+    (lambda raw: raw.update(label_names=["a", "b"]), "names 2 labels but its model expects 10"),
+], ids=["future-version", "config-mismatch", "other-architecture", "other-family", "unknown-family",
+        "label-count"])
+def test_inconsistent_checkpoints_are_refused_with_the_reason(tmp_path, change, message):
     raw = checkpoint_dict(make_checkpoint())
-    raw["family"] = "vae"
+    change(raw)
+    path = tmp_path / "changed.pt"
     torch.save(raw, path)
-    with pytest.raises(CheckpointError, match="unusable model configuration.*num_classes"):
-        load_checkpoint(path)
-
-
-def test_unknown_family(tmp_path):
-    path = tmp_path / "unknown.pt"
-    raw = checkpoint_dict(make_checkpoint())
-    raw["family"] = "gan"
-    torch.save(raw, path)
-    with pytest.raises(CheckpointError, match="unknown model family 'gan'"):
+    with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
 
 
