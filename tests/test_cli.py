@@ -134,3 +134,28 @@ def test_console_script_reports_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"cvae-train: error: data folder {tmp_path / 'missing'} does not exist or is not a folder"]
+
+
+def test_resume_without_epochs_finishes_the_interrupted_run(mnist_dir, tmp_path, capsys):
+    import threading
+
+    from cvae.data import load_dataset
+    from cvae.models import ConditionalVAEConfig, build_model
+    from trainer import TrainConfig, Trainer, TrainingCallback
+
+    class StopAfterFirstEpoch(TrainingCallback):
+        def __init__(self, flag):
+            self.flag = flag
+
+        def on_epoch(self, record):
+            self.flag.set()
+
+    out, cancel = tmp_path / "run.pt", threading.Event()
+    model = build_model(ConditionalVAEConfig(conv_channels=(4, 8), hidden_dim=16))
+    Trainer(model, load_dataset("mnist", mnist_dir), load_dataset("mnist", mnist_dir, "test"),
+            TrainConfig(epochs=3, batch_size=32, device="cpu"), out, [StopAfterFirstEpoch(cancel)], cancel).run()
+    assert load_checkpoint(out).epoch == 1
+    code, _ = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), "--resume",
+                       "--quiet"], capsys)
+    assert code == 0
+    assert load_checkpoint(out).epoch == 3  # the run's own total, not the default of 10

@@ -18,6 +18,7 @@ from trainer.loop import Trainer, TrainingDiverged
 from trainer.progress import ProgressBar
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 2, 3, 130
+DEFAULT_EPOCHS = 10
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--label-channels", action="store_true", help="cvae: label also as encoder input channels")
     model.add_argument("--label-every-layer", action="store_true", help="feed the label to every decoder layer")
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--epochs", type=int, help="total epochs (default 10; with --resume: the run's own total)")
     train.add_argument("--batch-size", type=int, default=100)
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--lr-schedule", choices=SCHEDULES, default="constant")
@@ -121,11 +122,10 @@ def run(args, stderr=sys.stderr) -> int:
         trainer = Trainer.resume(output, train_data, test_data, callbacks, cancel, epochs=args.epochs,
                                  device=args.device)
     else:
-        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                             beta=args.beta, weight_decay=args.weight_decay, beta_warmup_epochs=args.beta_warmup,
-                             seed=args.seed,
-                             device=args.device, mixed_precision=not args.no_amp,
-                             lr_schedule=args.lr_schedule)
+        config = TrainConfig(epochs=args.epochs or DEFAULT_EPOCHS, batch_size=args.batch_size,
+                             learning_rate=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
+                             beta_warmup_epochs=args.beta_warmup, weight_decay=args.weight_decay, seed=args.seed,
+                             device=args.device, mixed_precision=not args.no_amp)
         model = build_model(model_config(args, train_data))
         trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
 
