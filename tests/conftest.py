@@ -43,3 +43,17 @@ def tiny_checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     return {family: make_checkpoint(folder / f"tiny-{family}.pt", family, seed=i)
             for i, family in enumerate(CONFIGS)}
+
+
+@pytest.fixture
+def main_window(qtbot, tiny_checkpoints):
+    """The explorer's main window on the four tiny checkpoints, shown."""
+    from explorer.main_window import MainWindow
+
+    win = MainWindow(dialogs=True)
+    qtbot.addWidget(win)
+    win.open_paths([tiny_checkpoints[f] for f in ("cvae", "vae", "ae", "classifier")])
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    return win

@@ -9,18 +9,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtTest import QTest
 
 from cvae import latent as L
-from explorer.main_window import MainWindow
 from explorer.plane import LatentPlane
 
 
 @pytest.fixture
-def window(qtbot, tiny_checkpoints):
-    win = MainWindow(dialogs=True)
-    qtbot.addWidget(win)
-    win.open_paths([tiny_checkpoints[f] for f in ("cvae", "vae", "ae", "classifier")])
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
+def window(qtbot, main_window):
+    win = main_window
     win.select_panel("map")
     settle(qtbot, win.map_panel)
     return win

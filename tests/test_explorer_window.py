@@ -11,13 +11,8 @@ from explorer.model_card import card_rows
 
 
 @pytest.fixture
-def window(qtbot, tiny_checkpoints):
-    win = MainWindow(dialogs=True)
-    qtbot.addWidget(win)
-    win.open_paths([tiny_checkpoints[f] for f in ("cvae", "vae", "ae", "classifier")])
-    win.resize(1100, 750)
-    win.show()
-    return win
+def window(main_window):
+    return main_window
 
 
 @pytest.fixture
