@@ -64,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
+    # torch and numpy before Qt: once PySide6 is imported it reads the source of every module imported after it
+    # (its __feature__ check), which costs about a second for torch's thousand modules
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
     from PySide6 import QtWidgets
 
     import pyqtgraph as pg  # noqa: F401  (after Qt is chosen)

@@ -147,6 +147,39 @@ def test_label_fed_to_every_decoder_layer(size):
     assert build_model(again).load_state_dict(model.state_dict()) is not None
 
 
+def _decode_with_label_planes(model, z, labels):
+    """The training path (label planes concatenated to every conv input), for comparison."""
+    with torch.enable_grad():
+        return model.decode(z, labels).detach()
+
+
+@pytest.mark.parametrize("size, layout", [((28, 28), torch.channels_last), ((27, 33), torch.contiguous_format)])
+def test_inference_folds_label_planes_into_the_same_outputs(size, layout):
+    config = ConditionalVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16, decoder_refine=3,
+                                  label_channels=True, label_every_layer=True)
+    torch.manual_seed(0)
+    model = build_model(config).eval().to(memory_format=layout)
+    z = torch.randn(6, 2)
+    for labels in (torch.tensor([4]), torch.tensor([0, 1, 2, 3, 9, 9])):  # one label for all, or one each
+        with torch.no_grad():
+            folded = model.decode(z, labels)
+        assert torch.allclose(folded, _decode_with_label_planes(model, z, labels), atol=1e-6)
+    with torch.no_grad():  # new weights (an optimizer step, a loaded state) are seen, not a stale cache
+        model.decoder.net[0].weight.mul_(1.5)
+        changed = model.decode(z, torch.tensor([4]))
+    assert torch.allclose(changed, _decode_with_label_planes(model, z, torch.tensor([4])), atol=1e-6)
+
+
+def test_folded_labels_work_for_real_valued_attributes():
+    config = BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, num_attributes=5,
+                            label_every_layer=True)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    z, attributes = torch.randn(3, 128), torch.tensor([[1, 0, 0.5, -1, 2.0]] * 2 + [[0, 1, 1, 0, 0.0]])
+    with torch.no_grad():
+        folded = model.decode(z, attributes)
+    assert torch.allclose(folded, _decode_with_label_planes(model, z, attributes), atol=1e-6)
+
 
 @pytest.mark.parametrize("output_padding, layout", [(0, torch.contiguous_format), (1, torch.channels_last)])
 def test_fast_transposed_conv_matches_pytorchs(output_padding, layout):

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0: Adam)")
     train.add_argument("--beta-warmup", type=float, default=0.0, metavar="EPOCHS",
                        help="ramp beta linearly from 0 over this many epochs (default 0: off)")
+    train.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                       help="save an exponential moving average of the weights, e.g. 0.999 (default 0: off)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     train.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
@@ -125,7 +127,7 @@ def run(args, stderr=sys.stderr) -> int:
         config = TrainConfig(epochs=args.epochs or DEFAULT_EPOCHS, batch_size=args.batch_size,
                              learning_rate=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
                              beta_warmup_epochs=args.beta_warmup, weight_decay=args.weight_decay, seed=args.seed,
-                             device=args.device, mixed_precision=not args.no_amp)
+                             ema_decay=args.ema, device=args.device, mixed_precision=not args.no_amp)
         model = build_model(model_config(args, train_data))
         trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
 

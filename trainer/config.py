@@ -25,6 +25,8 @@ class TrainConfig:
     lr_schedule: str = "constant"  # "cosine" decays to `final_lr_fraction` of the rate over the run
     final_lr_fraction: float = 0.05
     sample_count: int = 16  # images in each epoch's sample preview; 0 turns previews off
+    ema_decay: float = 0.0  # keep an exponential moving average of the weights (e.g. 0.999); 0 is off
+
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -39,6 +41,8 @@ class TrainConfig:
             raise ConfigError(f"weight decay must be zero or positive, got {self.weight_decay}")
         if self.beta_warmup_epochs < 0:
             raise ConfigError(f"beta warm-up must be zero or more epochs, got {self.beta_warmup_epochs}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if self.lr_schedule not in SCHEDULES:
             raise ConfigError(f"learning-rate schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
 

@@ -4,13 +4,17 @@ Exact resume: each checkpoint holds the optimizer state and every random generat
 (shuffling, reparameterisation noise, dropout), so a run stopped after epoch k and resumed produces the
 same numbers as one that never stopped. The held-out loss uses its own freshly seeded generator so that
 evaluating never disturbs training.
+
+With `ema_decay`, the loop keeps an exponential moving average of the weights: that average is what is
+evaluated, previewed and saved as the checkpoint's model (what users explore), while the live weights the
+optimizer steps are kept in the training state for resuming.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -83,6 +87,8 @@ class Trainer:
         torch.manual_seed(config.seed + 2)  # dropout draws from the global generator
         self.epoch = 0
         self.history: list[dict] = []
+        self.ema_steps = 0
+        self.ema = ([p.detach().clone() for p in self.model.parameters()] if config.ema_decay else None)
         self._preview = self._preview_inputs()
 
     def _check_data(self, data: ImageDataset, role: str) -> None:
@@ -122,6 +128,14 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if trainer.scaler is not None and state.get("scaler"):
             trainer.scaler.load_state_dict(state["scaler"])
+        if trainer.ema is not None:  # the checkpoint's model holds the average; the live weights are in the state
+            if "live_weights" not in state:
+                raise CheckpointError(f"{checkpoint_path} was trained without an EMA; resume it without ema_decay")
+            trainer.ema = [p.detach().clone() for p in trainer.model.parameters()]
+            with torch.no_grad():
+                for parameter, live in zip(trainer.model.parameters(), state["live_weights"]):
+                    parameter.copy_(live)
+            trainer.ema_steps = int(state["ema_steps"])
         trainer.epoch = checkpoint.epoch
         trainer.history = list(checkpoint.history)
         return trainer
@@ -197,6 +211,7 @@ class Trainer:
             else:
                 loss.backward()
                 self.optimizer.step()
+            self._update_ema()
             n = images.shape[0]
             seen += n
             for key, value in terms.items():
@@ -221,6 +236,34 @@ class Trainer:
         self._guard(record, epoch)
         return record
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        self.ema_steps += 1
+        # the usual warm-up: early on the average forgets fast, so it is not anchored to the random start
+        decay = min(self.config.ema_decay, (1 + self.ema_steps) / (10 + self.ema_steps))
+        for average, parameter in zip(self.ema, self.model.parameters()):
+            average.lerp_(parameter.detach(), 1 - decay)
+
+    @contextmanager
+    def averaged_weights(self):
+        """Inside, the model holds the EMA weights (when there is an EMA); the live weights come back after."""
+        if self.ema is None:
+            yield self.model
+            return
+        parameters = list(self.model.parameters())
+        live = [p.detach().clone() for p in parameters]
+        with torch.no_grad():
+            for parameter, average in zip(parameters, self.ema):
+                parameter.copy_(average)
+        try:
+            yield self.model
+        finally:
+            with torch.no_grad():
+                for parameter, value in zip(parameters, live):
+                    parameter.copy_(value)
+
     def _guard(self, record: dict, epoch: int) -> None:
         if any(isinstance(v, float) and not math.isfinite(v) for v in record.values()):
             self._diverged(epoch, None)
@@ -236,7 +279,8 @@ class Trainer:
 
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
-        terms = mean_loss_terms(self.model, data, self.config.beta, self.config.seed + 3)
+        with self.averaged_weights():
+            terms = mean_loss_terms(self.model, data, self.config.beta, self.config.seed + 3)
         return {prefix + k: v for k, v in terms.items()}
 
     # ----- outputs -----
@@ -247,9 +291,16 @@ class Trainer:
             "noise_rng": self.noise_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            **({"live_weights": [p.detach().cpu().clone() for p in self.model.parameters()],
+                "ema_steps": self.ema_steps} if self.ema is not None else {}),
         }
 
     def save(self, with_encodings: bool = False) -> None:
+        state = self.training_state()  # taken before the swap: it holds the live weights
+        with self.averaged_weights():
+            self._save(state, with_encodings)
+
+    def _save(self, state: dict, with_encodings: bool) -> None:
         metrics = {k: v for k, v in (self.history[-1] if self.history else {}).items()
                    if k.startswith("test_") or k.startswith("train_")}
         derived = {}
@@ -261,7 +312,7 @@ class Trainer:
         checkpoint = Checkpoint(
             model=self.model, label_names=self.label_names, dataset=self.dataset_info,
             train_config=self.config.to_dict(), epoch=self.epoch, metrics=metrics, history=self.history,
-            training_state=self.training_state(), derived=derived,
+            training_state=state, derived=derived,
         )
         save_checkpoint(checkpoint, self.checkpoint_path)
 
@@ -290,7 +341,8 @@ class Trainer:
             return
         self.model.eval()
         inputs, labels = self._preview
-        images = (self.model.decode(inputs, labels) if self.model.variational
-                  else self.model.reconstruct(inputs, labels)).cpu()
+        with self.averaged_weights():
+            images = (self.model.decode(inputs, labels) if self.model.variational
+                      else self.model.reconstruct(inputs, labels)).cpu()
         for callback in self.callbacks:
             callback.on_samples(epoch, images)

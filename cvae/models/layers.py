@@ -50,12 +50,19 @@ class UpConv(nn.ConvTranspose2d):
     FAST_OUT_CHANNELS = 4
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if (torch.is_grad_enabled() or x.device.type != "cpu" or self.out_channels > self.FAST_OUT_CHANNELS
-                or output_size is not None or self.groups != 1 or self.dilation != (1, 1)):
+        if output_size is not None:
             return super().forward(x, output_size)
+        return self.apply_weight(x, self.weight, self.bias)
+
+    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """This layer's transposed conv with `weight` (possibly a slice of its input channels) and `bias`."""
+        if (torch.is_grad_enabled() or x.device.type != "cpu" or self.out_channels > self.FAST_OUT_CHANNELS
+                or self.groups != 1 or self.dilation != (1, 1)):
+            return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding, self.groups,
+                                      self.dilation)
         n, cin, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        weight = self.weight.reshape(cin, -1)  # (in, out·kh·kw)
+        weight = weight.reshape(cin, -1)  # (in, out·kh·kw)
         if x.is_contiguous(memory_format=torch.channels_last):  # read NHWC as it lies, no copy
             columns = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * w, cin), weight).transpose(1, 2)
         else:
@@ -63,7 +70,64 @@ class UpConv(nn.ConvTranspose2d):
         size = ((h - 1) * sh - 2 * ph + kh + self.output_padding[0],
                 (w - 1) * sw - 2 * pw + kw + self.output_padding[1])
         out = F.fold(columns, size, (kh, kw), stride=(sh, sw), padding=(ph, pw))
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+class LabelResponses:
+    """What the label's constant planes add to each conv's output, precomputed once per set of weights.
+
+    A conv is linear in its input, so conv(features ⊕ label planes) = conv(features) + Σ_k y_k·R_k + bias, where
+    R_k is the layer's response to a plane of ones in label channel k (borders included). Outside autograd the
+    decoder uses that: no label planes are built or concatenated and every conv reads fewer channels, which
+    makes the explorer's batched decodes faster with the same values (to float rounding).
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    @staticmethod
+    def _key(layer: nn.Module, height: int, width: int) -> tuple:
+        weight, bias = layer.weight, layer.bias
+        return (weight.data_ptr(), weight._version, weight.dtype, weight.device, height, width,
+                None if bias is None else (bias.data_ptr(), bias._version))
+
+    def responses(self, layer: nn.Module, label_dim: int, height: int, width: int) -> torch.Tensor:
+        """(label_dim + 1, C_out·H'·W'): the response to each label channel, then the bias map."""
+        key = self._key(layer, height, width)
+        cached = self._cache.get(id(layer))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        features = layer.weight.shape[0 if isinstance(layer, nn.ConvTranspose2d) else 1] - label_dim
+        planes = torch.zeros(label_dim + 1, features + label_dim, height, width, dtype=layer.weight.dtype,
+                             device=layer.weight.device)
+        for k in range(label_dim):
+            planes[k, features + k] = 1.0
+        with torch.no_grad():
+            out = (F.conv_transpose2d(planes, layer.weight, None, layer.stride, layer.padding, layer.output_padding)
+                   if isinstance(layer, nn.ConvTranspose2d) else
+                   F.conv2d(planes, layer.weight, None, layer.stride, layer.padding))
+            if layer.bias is not None:  # the last row (all-zero input) becomes the bias map
+                out[-1] += layer.bias.view(-1, 1, 1)
+        table = out.flatten(1)
+        self._cache[id(layer)] = (key, table)
+        return table
+
+    def feature_conv(self, layer: nn.Module, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """`layer` applied to `h` ⊕ label planes, without building the planes."""
+        label_dim = labels.shape[1]
+        table = self.responses(layer, label_dim, h.shape[2], h.shape[3])
+        if isinstance(layer, nn.ConvTranspose2d):
+            weight = layer.weight[:-label_dim]
+            out = (layer.apply_weight(h, weight, None) if isinstance(layer, UpConv) else
+                   F.conv_transpose2d(h, weight, None, layer.stride, layer.padding, layer.output_padding))
+        else:
+            out = F.conv2d(h, layer.weight[:, :-label_dim], None, layer.stride, layer.padding)
+        labels = labels.to(table.dtype)
+        if bool((labels == labels[:1]).all()):  # one label for the whole batch (the explorer's grids): broadcast
+            response = labels[:1] @ table[:-1] + table[-1]
+        else:
+            response = labels @ table[:-1] + table[-1]
+        return out.add_(response.view(-1, *out.shape[1:]))
 
 
 class ConvDecoder(nn.Module):
@@ -100,6 +164,7 @@ class ConvDecoder(nn.Module):
             layers += [nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, refine_channels, 3, padding=1),
                        nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
+        self.label_responses = LabelResponses()
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if not self.label_dim:
@@ -109,7 +174,11 @@ class ConvDecoder(nn.Module):
                 h = torch.cat([h, labels.to(h.dtype)], dim=1)
             h = layer(h)
         h = h.view(-1, *self.start_shape)
+        fold_labels = not torch.is_grad_enabled()  # inference: label planes folded into precomputed responses
         for layer in self.net:
+            if fold_labels and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                h = self.label_responses.feature_conv(layer, h, labels.to(h.dtype))
+                continue
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
                 planes = labels[:, :, None, None].to(h.dtype).expand(-1, -1, h.shape[2], h.shape[3])
                 layout = torch.channels_last if layer.weight.is_contiguous(memory_format=torch.channels_last) \
