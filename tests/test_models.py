@@ -196,3 +196,18 @@ def test_fast_transposed_conv_matches_pytorchs(output_padding, layout):
     x.requires_grad_(True)
     fast(x).sum().backward()  # with autograd on, the ordinary kernel runs and gradients flow
     assert x.grad is not None and x.grad.shape == x.shape
+
+
+def test_decoder_dropout_is_active_in_training_only_and_keeps_old_layouts():
+    config = ConditionalVAEConfig(image_size=(12, 12), conv_channels=(4,), hidden_dim=64, decoder_dropout=0.5)
+    torch.manual_seed(0)
+    model = build_model(config)
+    z, labels = torch.randn(4, 2), torch.tensor([1, 2, 3, 4])
+    model.train()
+    assert not torch.equal(model.decode(z, labels), model.decode(z, labels))  # a fresh mask each pass
+    model.eval()
+    assert torch.equal(model.decode(z, labels), model.decode(z, labels))
+    plain = build_model(ConditionalVAEConfig(image_size=(12, 12), conv_channels=(4,), hidden_dim=64))
+    assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # checkpoints without dropout load
+    with pytest.raises(ConfigError, match="decoder_dropout"):
+        ConditionalVAEConfig(decoder_dropout=1.0)

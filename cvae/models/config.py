@@ -25,6 +25,7 @@ class ModelConfig:
     gaussian_sigma: float = 0.1
     fc_layers: int = 1  # hidden fully connected layers in the encoder head and the decoder; 1 = the seed's
     decoder_refine: int = 0  # channels of two full-resolution 3×3 convs before the output; 0 = the seed's decoder
+    decoder_dropout: float = 0.0  # dropout after the decoder's hidden fully connected layers (less overfitting)
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(s) for s in self.image_size)  # type: ignore[assignment]
@@ -53,6 +54,8 @@ class ModelConfig:
             raise ConfigError(f"fc_layers must be at least 1, got {self.fc_layers}")
         if self.decoder_refine < 0:
             raise ConfigError(f"decoder_refine must be 0 (off) or a channel count, got {self.decoder_refine}")
+        if not 0 <= self.decoder_dropout < 1:
+            raise ConfigError(f"decoder_dropout must be in [0, 1), got {self.decoder_dropout}")
         if self.gaussian_sigma <= 0:
             raise ConfigError(f"gaussian_sigma must be positive, got {self.gaussian_sigma}")
 

@@ -36,7 +36,8 @@ class GenerativeModel(nn.Module):
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
         self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
                                    config.image_channels, config.image_size, config.decoder_refine,
-                                   config.fc_layers, label_dim if getattr(config, "label_every_layer", False) else 0)
+                                   config.fc_layers, label_dim if getattr(config, "label_every_layer", False) else 0,
+                                   config.decoder_dropout)
 
     # ----- labels -----
     @property

@@ -141,14 +141,17 @@ class ConvDecoder(nn.Module):
     """
 
     def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
-                 image_size: tuple[int, int], refine_channels: int = 0, fc_layers: int = 1, label_dim: int = 0):
+                 image_size: tuple[int, int], refine_channels: int = 0, fc_layers: int = 1, label_dim: int = 0,
+                 dropout: float = 0.0):
         super().__init__()
         self.label_dim = label_dim
         sizes = pooled_sizes(image_size, len(channels))
         self.start_shape = (channels[-1], *sizes[-1])
-        fc: list[nn.Module] = [nn.Linear(in_features, hidden_dim), nn.ReLU(inplace=True)]
+        hidden = [nn.ReLU(inplace=True)] + ([nn.Dropout(dropout)] if dropout else [])  # no module when off:
+        fc: list[nn.Module] = [nn.Linear(in_features, hidden_dim), *hidden]  # same state-dict keys as before
         for _ in range(fc_layers - 1):  # every fully connected layer after the first sees the label again
-            fc += [nn.Linear(hidden_dim + label_dim, hidden_dim), nn.ReLU(inplace=True)]
+            hidden = [nn.ReLU(inplace=True)] + ([nn.Dropout(dropout)] if dropout else [])
+            fc += [nn.Linear(hidden_dim + label_dim, hidden_dim), *hidden]
         fc += [nn.Linear(hidden_dim + label_dim, channels[-1] * sizes[-1][0] * sizes[-1][1]), nn.ReLU(inplace=True)]
         self.fc = nn.Sequential(*fc)
         layers: list[nn.Module] = []
