@@ -133,11 +133,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     raw = read_checkpoint_dict(path)
     try:
         config = config_from_dict(raw["family"], dict(raw["model_config"]))
-        model = build_model(config)
+        with torch.device("meta"):  # no random initialisation of weights that are about to be replaced
+            model = build_model(config)
     except (CvaeError, TypeError) as exc:
         raise CheckpointError(f"{path} has an unusable model configuration: {exc}") from None
+    state = raw["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise CheckpointError(f"{path}: its 'state_dict' entry is not a mapping of names to tensors")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # half on disk is fine
     try:
-        model.load_state_dict(raw["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"{path}: the weights do not match the saved {raw['family']} configuration "
