@@ -211,3 +211,44 @@ def test_decoder_dropout_is_active_in_training_only_and_keeps_old_layouts():
     assert not any(isinstance(m, torch.nn.Dropout) for m in plain.modules())  # checkpoints without dropout load
     with pytest.raises(ConfigError, match="decoder_dropout"):
         ConditionalVAEConfig(decoder_dropout=1.0)
+
+
+def test_warps_move_images_and_zero_warps_leave_them_exactly():
+    from cvae.models.warp import apply_warps, sample_warps
+    images = torch.zeros(3, 1, 16, 16)
+    images[:, 0, 6:10, 6:10] = 1.0
+    warps = torch.tensor([[0.0, 0, 0, 0], [1.0, 0, 0, 0], [0, -1.0, 0, 0]])
+    out = apply_warps(images, warps, shift=2.0, rotation=0.0, scale=0.0)
+    assert torch.equal(out[0], images[0])
+    columns = torch.arange(16.0)
+
+    def centre(image, axis):  # centre of mass along x (axis=2) or y (axis=1)
+        profile = image[0].sum(dim=0 if axis == 2 else 1)
+        return float((profile * columns).sum() / profile.sum())
+    assert centre(out[1], 2) - centre(images[1], 2) == pytest.approx(-2.0, abs=1e-4)  # sampled 2 px to the right
+    assert centre(out[2], 1) - centre(images[2], 1) == pytest.approx(2.0, abs=1e-4)
+    assert float(out.sum()) == pytest.approx(float(images.sum()), rel=1e-4)  # moved, not blurred away
+    drawn = sample_warps(1000, 0.25, torch.Generator().manual_seed(0))
+    assert drawn.abs().max() <= 1 and 0.2 < float(drawn.any(dim=1).float().mean()) < 0.3
+
+
+def test_warp_conditioned_model_sees_the_warp_in_training_and_none_at_inference():
+    small = dict(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, label_channels=True,
+                 label_every_layer=True)
+    plain = build_model(ConditionalVAEConfig(**small))
+    warped = build_model(ConditionalVAEConfig(**small, warp_probability=0.5))
+    assert warped.encoder.net[0].in_channels == plain.encoder.net[0].in_channels + 4
+    assert warped.decoder.fc[0].in_features == plain.decoder.fc[0].in_features + 4
+    z, labels = torch.randn(4, 2), torch.tensor([1, 2, 3, 4])
+    warped.eval()
+    with torch.no_grad():  # inference is the identity warp
+        assert torch.equal(warped.decode_logits(z, labels), warped.decode_logits(z, labels, torch.zeros(4, 4)))
+        assert not torch.allclose(warped.decode_logits(z, labels), warped.decode_logits(z, labels, torch.ones(4, 4)))
+    x = torch.rand(8, 1, 16, 16)
+    eval_loss = warped.loss(x, torch.arange(8), generator=torch.Generator().manual_seed(0))["nelbo"]
+    warped.train()
+    first = warped.loss(x, torch.arange(8), generator=torch.Generator().manual_seed(0))["nelbo"]
+    again = warped.loss(x, torch.arange(8), generator=torch.Generator().manual_seed(0))["nelbo"]
+    assert first == again and first != eval_loss  # seeded warps, drawn only in training
+    with pytest.raises(ConfigError, match="warp_probability"):
+        ConditionalVAEConfig(warp_probability=1.5)

@@ -242,3 +242,12 @@ def test_ema_run_resumes_exactly(digits, tmp_path):
 def test_ema_decay_outside_0_1_is_refused():
     with pytest.raises(ConfigError, match="EMA decay"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_warp_conditioned_training_resumes_exactly(digits, tmp_path):
+    train, test = digits
+    straight = Trainer(new_model(warp_probability=0.5), train, test, config(epochs=2), tmp_path / "s.pt").run()
+    Trainer(new_model(warp_probability=0.5), train, test, config(epochs=1), tmp_path / "r.pt").run()
+    resumed = Trainer.resume(tmp_path / "r.pt", train, test, epochs=2).run()
+    assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in resumed.history]
+    assert [r["test_nelbo"] for r in straight.history] == [r["test_nelbo"] for r in resumed.history]

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--fc-layers", type=int, help="hidden fully connected layers in encoder and decoder")
     model.add_argument("--decoder-refine", type=int, help="channels of an extra full-resolution decoder conv (0: off)")
     model.add_argument("--decoder-dropout", type=float, help="dropout after the decoder's hidden layers (0: off)")
+    model.add_argument("--warp", type=float, metavar="SHARE",
+                       help="warp-conditioned augmentation: share of training images warped, e.g. 0.5 (0: off)")
     model.add_argument("--likelihood", choices=("bernoulli", "gaussian"))
     model.add_argument("--label-channels", action="store_true", help="cvae: label also as encoder input channels")
     model.add_argument("--label-every-layer", action="store_true", help="feed the label to every decoder layer")
@@ -100,6 +102,8 @@ def model_config(args, train_data):
         values["decoder_refine"] = args.decoder_refine
     if args.decoder_dropout is not None:
         values["decoder_dropout"] = args.decoder_dropout
+    if args.warp is not None:
+        values["warp_probability"] = args.warp
     if args.likelihood:
         values["likelihood"] = args.likelihood
     if args.label_channels:

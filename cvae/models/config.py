@@ -26,6 +26,12 @@ class ModelConfig:
     fc_layers: int = 1  # hidden fully connected layers in the encoder head and the decoder; 1 = the seed's
     decoder_refine: int = 0  # channels of two full-resolution 3×3 convs before the output; 0 = the seed's decoder
     decoder_dropout: float = 0.0  # dropout after the decoder's hidden fully connected layers (less overfitting)
+    # warp-conditioned augmentation (cvae.models.warp): this share of training images is warped by up to
+    # `warp_shift` pixels, `warp_rotation` degrees and a factor e^±`warp_scale`, and the networks are told the warp
+    warp_probability: float = 0.0
+    warp_shift: float = 1.5
+    warp_rotation: float = 10.0
+    warp_scale: float = 0.1
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(s) for s in self.image_size)  # type: ignore[assignment]
@@ -56,6 +62,11 @@ class ModelConfig:
             raise ConfigError(f"decoder_refine must be 0 (off) or a channel count, got {self.decoder_refine}")
         if not 0 <= self.decoder_dropout < 1:
             raise ConfigError(f"decoder_dropout must be in [0, 1), got {self.decoder_dropout}")
+        if not 0 <= self.warp_probability <= 1:
+            raise ConfigError(f"warp_probability must be in [0, 1], got {self.warp_probability}")
+        if min(self.warp_shift, self.warp_rotation, self.warp_scale) < 0:
+            raise ConfigError("warp_shift, warp_rotation and warp_scale must be zero or positive, got "
+                              f"{self.warp_shift}, {self.warp_rotation}, {self.warp_scale}")
         if self.gaussian_sigma <= 0:
             raise ConfigError(f"gaussian_sigma must be positive, got {self.gaussian_sigma}")
 

@@ -12,6 +12,7 @@ from cvae.errors import ConfigError
 from cvae.models.config import (AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig,
                                 VAEConfig)
 from cvae.models.layers import ConvDecoder, ConvEncoder, mlp
+from cvae.models.warp import WARP_DIMS, apply_warps, sample_warps
 
 
 class GenerativeModel(nn.Module):
@@ -19,6 +20,8 @@ class GenerativeModel(nn.Module):
 
     Labels are passed as class indices (class-label cVAE), as {0, 1} or real-valued attribute vectors
     (β-CVAE; values between 0 and 1, or beyond, give strength sliders), or as None (unconditional).
+    A warp-conditioned model (config.warp_probability > 0) also sees four warp parameters after the label;
+    they are zeros (no warp) everywhere except on the warped images of a training step.
     """
 
     variational = True
@@ -27,7 +30,8 @@ class GenerativeModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        label_dim = config.label_dim
+        self.warp_dims = WARP_DIMS if config.warp_probability > 0 else 0
+        label_dim = config.label_dim + self.warp_dims  # what the networks are conditioned on
         label_channels = label_dim if getattr(config, "label_channels", False) else 0
         self.encoder = ConvEncoder(config.image_channels + label_channels, config.conv_channels, config.image_size)
         head_in = self.encoder.out_features + label_dim
@@ -68,10 +72,21 @@ class GenerativeModel(nn.Module):
             raise ConfigError(f"got {labels.shape[0]} labels for {batch} items")
         return labels
 
+    def conditioning(self, labels: torch.Tensor | None, batch: int, device: torch.device,
+                     warps: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The label vector, then (warp-conditioned models only) the warp parameters, zeros meaning no warp."""
+        y = self.label_vector(labels, batch, device)
+        if not self.warp_dims:
+            return y
+        if warps is None:
+            warps = torch.zeros(batch, self.warp_dims, device=device)
+        return warps.float() if y is None else torch.cat([y, warps.to(y.dtype)], dim=1)
+
     # ----- networks -----
-    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None, warps: torch.Tensor | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Posterior mean and log-variance (log-variance is None for the deterministic autoencoder)."""
-        y = self.label_vector(labels, x.shape[0], x.device)
+        y = self.conditioning(labels, x.shape[0], x.device, warps)
         inputs = x
         if y is not None and getattr(self.config, "label_channels", False):
             planes = y[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
@@ -82,8 +97,9 @@ class GenerativeModel(nn.Module):
         h = self.encoder_head(features)
         return self.to_mean(h), (self.to_logvar(h) if self.to_logvar is not None else None)
 
-    def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.label_vector(labels, z.shape[0], z.device)
+    def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None,
+                      warps: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.conditioning(labels, z.shape[0], z.device, warps)
         inputs = z if y is None else torch.cat([z, y.to(z.dtype)], dim=1)
         return self.decoder(inputs, y)
 
@@ -91,10 +107,11 @@ class GenerativeModel(nn.Module):
         """Images in [0, 1]: the Bernoulli means or the Gaussian means."""
         return torch.sigmoid(self.decode_logits(z, labels))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None):
-        mean, logvar = self.encode(x, labels)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                warps: torch.Tensor | None = None):
+        mean, logvar = self.encode(x, labels, warps)
         z = self.reparameterize(mean, logvar, generator)
-        return self.decode_logits(z, labels), mean, logvar
+        return self.decode_logits(z, labels, warps), mean, logvar
 
     @staticmethod
     def reparameterize(mean: torch.Tensor, logvar: torch.Tensor | None,
@@ -121,7 +138,12 @@ class GenerativeModel(nn.Module):
 
         `nelbo` is the negative ELBO at β = 1, the figure comparable across runs and papers.
         """
-        logits, mean, logvar = self(x, labels, generator)
+        warps = None
+        if self.training and self.warp_dims:  # a training step of a warp-conditioned model
+            config = self.config
+            warps = sample_warps(x.shape[0], config.warp_probability, generator, x.device)
+            x = apply_warps(x, warps, config.warp_shift, config.warp_rotation, config.warp_scale)
+        logits, mean, logvar = self(x, labels, generator, warps)
         rec = self.reconstruction_nats(logits, x)
         if logvar is None:  # an autoencoder has no ELBO: its loss is the reconstruction alone
             return {"loss": rec.mean(), "rec": rec.mean().detach()}
