@@ -30,7 +30,7 @@ def classifier_accuracy(judge: Classifier, data: ImageDataset, batch_size: int =
     device = next(judge.parameters()).device
     correct = 0
     for images, labels in data.to(device).batches(batch_size):
-        correct += int((judge(images).argmax(1) == labels).sum())
+        correct += int((judge.predict(images, batch_size) == labels).sum())
     return correct / len(data)
 
 

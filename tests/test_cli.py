@@ -159,3 +159,19 @@ def test_resume_without_epochs_finishes_the_interrupted_run(mnist_dir, tmp_path,
                        "--quiet"], capsys)
     assert code == 0
     assert load_checkpoint(out).epoch == 3  # the run's own total, not the default of 10
+
+
+def test_regularisation_options_reach_the_saved_configurations(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "regular.pt"
+    code, _ = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(out),
+                       "--warp", "0.5", "--decoder-dropout", "0.1", "--ema", "0.99", "--label-every-layer", *TINY],
+                      capsys)
+    assert code == 0
+    checkpoint = load_checkpoint(out)
+    config = checkpoint.model.config
+    assert config.warp_probability == 0.5 and config.decoder_dropout == 0.1 and config.label_every_layer
+    assert checkpoint.train_config["ema_decay"] == 0.99 and "live_weights" in checkpoint.training_state
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(tmp_path / "bad.pt"),
+                         "--warp", "2", *TINY], capsys)
+    assert code == 2
+    assert_one_clear_line(err, "warp_probability")

@@ -73,7 +73,7 @@ class LatentMapPanel(Panel):
         if family == "classifier":
             return "The digit judge is a classifier: it has no latent space to map."
         if family == "beta-cvae":
-            return "Attribute (face) models are explored through Generate and Edit, not a 2-D map."
+            return "The map colours points by class; attribute (face) models have no classes to colour by."
         if entry.checkpoint.model.latent_dim < 2:
             return "A 1-D latent cannot be shown as a plane."
         return None
