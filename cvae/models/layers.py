@@ -169,6 +169,8 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
         self.label_responses = LabelResponses()
 
+    fold_labels = True  # outside autograd, use LabelResponses instead of label planes (False: for comparisons)
+
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if not self.label_dim:
             return self.net(self.fc(h).view(-1, *self.start_shape))
@@ -177,7 +179,7 @@ class ConvDecoder(nn.Module):
                 h = torch.cat([h, labels.to(h.dtype)], dim=1)
             h = layer(h)
         h = h.view(-1, *self.start_shape)
-        fold_labels = not torch.is_grad_enabled()  # inference: label planes folded into precomputed responses
+        fold_labels = self.fold_labels and not torch.is_grad_enabled()  # inference: folded label planes
         for layer in self.net:
             if fold_labels and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
                 h = self.label_responses.feature_conv(layer, h, labels.to(h.dtype))
