@@ -71,6 +71,10 @@ def card_rows(entry) -> list[tuple[str, str]]:
     wiring = [text for flag, text in ((getattr(config, "label_channels", False), "label as encoder channels"),
                                       (getattr(config, "label_every_layer", False), "label at every decoder layer"))
               if flag and model.conditional]
+    if getattr(config, "warp_probability", 0) and checkpoint.family != "classifier":
+        wiring.append(f"trained on {config.warp_probability:.0%} warped images (warp-conditioned)")
+    if getattr(config, "decoder_dropout", 0):
+        wiring.append(f"decoder dropout {config.decoder_dropout:g}")
     rows.append(("Architecture", html.escape(", ".join(
         [f"conv {'-'.join(str(c) for c in config.conv_channels)}", f"hidden {config.hidden_dim}", *wiring,
          f"{sum(p.numel() for p in model.parameters()):,} parameters"]))))
@@ -78,7 +82,10 @@ def card_rows(entry) -> list[tuple[str, str]]:
     rows.append(("Epochs", f"{checkpoint.epoch}" + (f" of {planned}" if planned and planned != checkpoint.epoch else "")))
     if train:
         parts = []
-        for key, label in (("batch_size", "batch"), ("learning_rate", "lr"), ("beta", "β"), ("seed", "seed")):
+        for key, label in (("batch_size", "batch"), ("learning_rate", "lr"), ("lr_schedule", "schedule"),
+                           ("beta", "β"), ("ema_decay", "EMA"), ("seed", "seed")):
+            if key == "ema_decay" and not train.get(key):
+                continue
             if key in train:
                 parts.append(f"{label} {train[key]:g}" if isinstance(train[key], float) else f"{label} {train[key]}")
         if parts:

@@ -10,7 +10,9 @@ from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConf
 
 TINY = dict(image_size=(28, 28), conv_channels=(4, 8), hidden_dim=16)
 CONFIGS = {
-    "cvae": lambda: ConditionalVAEConfig(**TINY),
+    # wired like the bundled cVAE, so the explorer's tests run the same decoder paths
+    "cvae": lambda: ConditionalVAEConfig(**TINY, label_channels=True, label_every_layer=True, warp_probability=0.5,
+                                         decoder_dropout=0.1),
     "vae": lambda: VAEConfig(latent_dim=6, **TINY),
     "ae": lambda: AutoencoderConfig(latent_dim=4, **TINY),
     "classifier": lambda: ClassifierConfig(**TINY),

@@ -66,6 +66,8 @@ def test_panels_disabled_for_the_classifier_with_a_reason(window):
 def test_card_formats_metrics(window):
     rows = dict(card_rows(window.model_list.entries[3]))
     assert rows["Test accuracy"] == "10.00 %"
+    architecture = dict(card_rows(window.model_list.entries[0]))["Architecture"]
+    assert "label at every decoder layer" in architecture and "50% warped images" in architecture
 
 
 def test_screenshot_writes_a_png(tmp_path, tiny_checkpoints, qapp, capsys):
