@@ -27,7 +27,6 @@ class TrainConfig:
     sample_count: int = 16  # images in each epoch's sample preview; 0 turns previews off
     ema_decay: float = 0.0  # keep an exponential moving average of the weights (e.g. 0.999); 0 is off
 
-
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")

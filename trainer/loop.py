@@ -130,7 +130,8 @@ class Trainer:
             trainer.scaler.load_state_dict(state["scaler"])
         if trainer.ema is not None:  # the checkpoint's model holds the average; the live weights are in the state
             if "live_weights" not in state:
-                raise CheckpointError(f"{checkpoint_path} was trained without an EMA; resume it without ema_decay")
+                raise CheckpointError(f"{checkpoint_path} is an EMA run but its training state has no live weights "
+                                      "(the file is damaged); resume from an earlier copy")
             trainer.ema = [p.detach().clone() for p in trainer.model.parameters()]
             with torch.no_grad():
                 for parameter, live in zip(trainer.model.parameters(), state["live_weights"]):
