@@ -11,11 +11,12 @@ DIGIT_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 class Panel(QtWidgets.QWidget):
     key = ""      # the --panel name
     title = ""    # the tab text
+    refused_families: dict[str, str] = {}  # model family -> the sentence saying why the panel does not apply
 
     @classmethod
     def unavailable_reason(cls, entry) -> str | None:
         """None when the panel applies to the model; otherwise one sentence saying why it does not."""
-        return None
+        return cls.refused_families.get(entry.checkpoint.family)
 
     def set_entry(self, entry) -> None:
         """Show this model (only called with models for which unavailable_reason is None), or None to clear."""

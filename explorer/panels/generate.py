@@ -25,14 +25,10 @@ class GeneratePanel(Panel):
 
     generated = QtCore.Signal()
 
-    @classmethod
-    def unavailable_reason(cls, entry) -> str | None:
-        family = entry.checkpoint.family
-        if family == "classifier":
-            return "The digit judge is a classifier: it reads digits, it does not generate them."
-        if family == "beta-cvae":
-            return "Attribute controls for face models are not part of this panel yet."
-        return None
+    refused_families = {
+        "classifier": "The digit judge is a classifier: it reads digits, it does not generate them.",
+        "beta-cvae": "Attribute controls for face models are not part of this panel yet.",
+    }
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, data_dir: str | os.PathLike | None = None):
         super().__init__(parent)

@@ -67,16 +67,17 @@ class LatentMapPanel(Panel):
 
     preview_changed = QtCore.Signal()
 
+    refused_families = {
+        "classifier": "The digit judge is a classifier: it has no latent space to map.",
+        "beta-cvae": "The map colours points by class; attribute (face) models have no classes to colour by.",
+    }
+
     @classmethod
     def unavailable_reason(cls, entry) -> str | None:
-        family = entry.checkpoint.family
-        if family == "classifier":
-            return "The digit judge is a classifier: it has no latent space to map."
-        if family == "beta-cvae":
-            return "The map colours points by class; attribute (face) models have no classes to colour by."
-        if entry.checkpoint.model.latent_dim < 2:
+        reason = super().unavailable_reason(entry)
+        if reason is None and entry.checkpoint.model.latent_dim < 2:
             return "A 1-D latent cannot be shown as a plane."
-        return None
+        return reason
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
