@@ -113,7 +113,8 @@ class LabelResponses:
         return table
 
     def feature_conv(self, layer: nn.Module, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """`layer` applied to `h` ⊕ label planes, without building the planes."""
+        """`layer` applied to `h` ⊕ label planes, without building the planes; `labels` has one row per image or
+        a single row for all of them."""
         label_dim = labels.shape[1]
         table = self.responses(layer, label_dim, h.shape[2], h.shape[3])
         if isinstance(layer, nn.ConvTranspose2d):
@@ -122,12 +123,8 @@ class LabelResponses:
                    F.conv_transpose2d(h, weight, None, layer.stride, layer.padding, layer.output_padding))
         else:
             out = F.conv2d(h, layer.weight[:, :-label_dim], None, layer.stride, layer.padding)
-        labels = labels.to(table.dtype)
-        if bool((labels == labels[:1]).all()):  # one label for the whole batch (the explorer's grids): broadcast
-            response = labels[:1] @ table[:-1] + table[-1]
-        else:
-            response = labels @ table[:-1] + table[-1]
-        return out.add_(response.view(-1, *out.shape[1:]))
+        response = labels.to(table.dtype) @ table[:-1] + table[-1]
+        return out.add_(response.view(-1, *out.shape[1:]))  # one label row broadcasts over the batch
 
 
 class ConvDecoder(nn.Module):
@@ -180,9 +177,11 @@ class ConvDecoder(nn.Module):
             h = layer(h)
         h = h.view(-1, *self.start_shape)
         fold_labels = self.fold_labels and not torch.is_grad_enabled()  # inference: folded label planes
+        if fold_labels and bool((labels == labels[:1]).all()):  # one label for the batch (the explorer's grids)
+            labels = labels[:1]
         for layer in self.net:
             if fold_labels and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                h = self.label_responses.feature_conv(layer, h, labels.to(h.dtype))
+                h = self.label_responses.feature_conv(layer, h, labels)
                 continue
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
                 planes = labels[:, :, None, None].to(h.dtype).expand(-1, -1, h.shape[2], h.shape[3])
