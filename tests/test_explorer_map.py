@@ -46,18 +46,39 @@ def move(panel, pos: QtCore.QPoint, buttons=QtCore.Qt.MouseButton.NoButton) -> N
     QTest.qWait(15)  # pyqtgraph rate-limits mouse moves to 100 per second
 
 
+def hand_press(panel, qtbot, pos: QtCore.QPoint) -> None:
+    """Like a hand: the pointer arrives at `pos` (the preview and its cursor marker follow it there), then presses."""
+    move(panel, pos + QtCore.QPoint(-25, 12))
+    move(panel, pos)
+    x, y = plane_point(panel, pos)
+    qtbot.waitUntil(lambda: panel.preview_xy == (x, y), timeout=2000)  # the cursor marker is now under the pointer
+    QTest.mousePress(panel.plot.viewport(), QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier,
+                     pos)
+
+
+def hand_click(panel, qtbot, pos: QtCore.QPoint) -> None:
+    hand_press(panel, qtbot, pos)
+    QTest.mouseRelease(panel.plot.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                       QtCore.Qt.KeyboardModifier.NoModifier, pos)
+
+
 def test_click_pins_exactly_the_decoder_output(window, qtbot):
     panel = window.map_panel
     model = window.current_entry().checkpoint.model
     pos = viewport_pos(panel, 0.7, -1.3)
     x, y = plane_point(panel, pos)
-    QTest.mouseClick(panel.plot.viewport(), QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier,
-                     pos)
+    hand_click(panel, qtbot, pos)
     qtbot.waitUntil(lambda: len(panel.pins) == 1, timeout=2000)
     expected = L.decode(model, (x, y), torch.tensor([panel.digit]))[0]
     assert torch.equal(panel.pins[0].z, torch.tensor([[x, y]], dtype=torch.float32))
     assert torch.equal(panel.pins[0].image, expected)
     assert torch.equal(panel.preview.tensor, expected)
+    # a second click elsewhere, and one on top of the first pin's marker, pin too
+    second = viewport_pos(panel, -1.1, 0.4)
+    hand_click(panel, qtbot, second)
+    hand_click(panel, qtbot, pos)
+    qtbot.waitUntil(lambda: len(panel.pins) == 3, timeout=2000)
+    assert torch.equal(panel.pins[2].z, panel.pins[0].z)
     panel.clear_pins()
     assert panel.pins == []
 
@@ -76,17 +97,43 @@ def test_moving_the_mouse_updates_the_preview(window, qtbot):
 
 def test_drag_sweeps_the_preview_instead_of_panning(window, qtbot):
     panel = window.map_panel
+    model = window.current_entry().checkpoint.model
     before = panel.view_box.viewRange()
     viewport = panel.plot.viewport()
     start, end = viewport_pos(panel, -1.0, -1.0), viewport_pos(panel, 1.0, 1.0)
-    QTest.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier, start)
+    hand_press(panel, qtbot, start)
+    seen = []
     for step in range(1, 6):
         point = start + (end - start) * (step / 5)
         move(panel, point, QtCore.Qt.MouseButton.LeftButton)
+        seen.append(panel.preview_xy)
     QTest.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier, end)
     x, y = plane_point(panel, end)
     assert panel.preview_xy == pytest.approx((x, y))
+    assert len(set(seen)) == 5  # the preview followed every step of the sweep
+    assert torch.equal(panel.preview.tensor, L.decode(model, panel.preview_xy, torch.tensor([panel.digit]))[0])
     assert panel.view_box.viewRange() == before
+    assert panel.pins == []
+
+
+def test_shift_drag_pans(window, qtbot):
+    panel = window.map_panel
+    before = panel.view_box.viewRange()
+    viewport = panel.plot.viewport()
+    start, end = viewport_pos(panel, 0.0, 0.0), viewport_pos(panel, 1.0, 0.0)
+    shift = QtCore.Qt.KeyboardModifier.ShiftModifier
+    move(panel, start)
+    QTest.mousePress(viewport, QtCore.Qt.MouseButton.LeftButton, shift, start)
+    for step in range(1, 6):
+        point = start + (end - start) * (step / 5)
+        event = QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, QtCore.QPointF(point),
+                                  QtCore.QPointF(viewport.mapToGlobal(point)), QtCore.Qt.MouseButton.NoButton,
+                                  QtCore.Qt.MouseButton.LeftButton, shift)
+        QtWidgets.QApplication.sendEvent(viewport, event)
+        QTest.qWait(15)
+    QTest.mouseRelease(viewport, QtCore.Qt.MouseButton.LeftButton, shift, end)
+    (x0, x1), _ = panel.view_box.viewRange()
+    assert x0 == pytest.approx(before[0][0] - 1.0, abs=0.1) and x1 == pytest.approx(before[0][1] - 1.0, abs=0.1)
     assert panel.pins == []
 
 

@@ -48,7 +48,8 @@ class MapViewBox(pg.ViewBox):
 
 
 class PassiveScatter(pg.ScatterPlotItem):
-    """Scatter points that never swallow the map's clicks."""
+    """Scatter points that never swallow the map's clicks: the cursor marker sits exactly under the pointer after
+    every move, so a marker that accepted clicks would take every real click (a hand always moves first)."""
 
     def mouseClickEvent(self, ev):  # noqa: N802
         ev.ignore()
@@ -186,7 +187,7 @@ class LatentMapPanel(Panel):
         self.backdrop = pg.ImageItem(axisOrder="row-major")
         self.backdrop.setZValue(-10)
         self.plot.addItem(self.backdrop)
-        self.cursor = pg.ScatterPlotItem(size=15, symbol="+", pen=pg.mkPen("w", width=2), brush=None)
+        self.cursor = PassiveScatter(size=15, symbol="+", pen=pg.mkPen("w", width=2), brush=None)
         self.cursor.setZValue(20)
         self.plot.addItem(self.cursor)
         self.pin_markers = PassiveScatter(size=11, symbol="o", pen=pg.mkPen("k", width=1.5),
