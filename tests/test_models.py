@@ -117,9 +117,38 @@ def test_judge_augmentation_shifts_each_image_within_the_limit():
     positions = {tuple(p) for p in moved[:, 0].nonzero()[:, 1:].tolist()}
     assert moved.sum() == 50  # nothing lost: the pixel stays inside the image
     assert len(positions) > 5 and all(2 <= r <= 6 and 2 <= c <= 6 for r, c in positions)
-    judge = build_model(ClassifierConfig(image_size=(9, 9), conv_channels=(2,), hidden_dim=4, augment_shift=2))
-    judge.eval()
-    assert torch.equal(judge(x), judge(x))  # evaluation never shifts
+
+
+def test_judge_trains_on_shifted_images_and_evaluates_the_images_as_given():
+    from cvae.models.classifier import random_shift
+    small = dict(image_size=(12, 12), conv_channels=(4,), hidden_dim=8, dropout=0.0)
+    torch.manual_seed(0)
+    judge = build_model(ClassifierConfig(**small, augment_shift=2))
+    with torch.no_grad():  # sharper than a fresh initialisation, so that what the judge reads shows in its loss
+        for parameter in judge.parameters():
+            parameter.mul_(4)
+    plain = build_model(ClassifierConfig(**small))  # the same weights, no augmentation
+    plain.load_state_dict(judge.state_dict())
+    x, labels = torch.rand(16, 1, 12, 12), torch.arange(16) % 10
+
+    def cross_entropy(images):
+        with torch.no_grad():
+            return float(torch.nn.functional.cross_entropy(plain.eval()(images), labels))
+
+    judge.train()
+    trained = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(0))["loss"])
+    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert not torch.equal(shifted, x)
+    assert trained == pytest.approx(cross_entropy(shifted), rel=1e-6)  # the loss reads the shifted batch ...
+    assert abs(trained - cross_entropy(x)) > 0.01  # ... not the batch as given
+    other = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(1))["loss"])
+    assert other != trained  # each draw shifts differently
+    assert torch.equal(judge(x), plain(x))  # forward itself never shifts, even in training
+
+    judge.eval()  # evaluation: no shift whatever the generator, the same answer every time
+    evaluated = [float(judge.loss(x, labels, generator=torch.Generator().manual_seed(s))["loss"]) for s in (0, 1)]
+    assert evaluated[0] == evaluated[1] == pytest.approx(cross_entropy(x), rel=1e-6)
+    assert torch.equal(judge(x), plain(x)) and torch.equal(judge.predict(x), plain.predict(x))
 
 
 def test_deeper_fully_connected_layers_keep_the_seed_layout_by_default():
