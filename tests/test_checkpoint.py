@@ -45,9 +45,31 @@ def test_half_precision_on_disk_keeps_decodes_close(tmp_path):
                           atol=2e-3)
 
 
-def test_cuda_saved_files_load_on_cpu_by_default(tmp_path):
-    path = save_checkpoint(make_checkpoint(), tmp_path / "model.pt")
-    assert next(load_checkpoint(path).model.parameters()).device.type == "cpu"
+def save_as_if_on_cuda(checkpoint, path, monkeypatch):
+    """Write `checkpoint` with every tensor tagged 'cuda:0', as torch.save does for tensors on a GPU (no GPU needed:
+    the tag is the only thing a file remembers of the device)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        path = save_checkpoint(checkpoint, path)
+    locations = []
+    torch.load(path, map_location=lambda storage, location: locations.append(location) or storage, weights_only=True)
+    assert locations and set(locations) == {"cuda:0"}  # the file really says CUDA for every tensor
+    return path
+
+
+def test_cuda_saved_files_load_on_cpu_by_default(tmp_path, monkeypatch):
+    original = make_checkpoint()
+    path = save_as_if_on_cuda(original, tmp_path / "model.pt", monkeypatch)
+    if torch.cuda.is_available():  # what a plain torch.load does with the file: it goes back to the GPU ...
+        raw = torch.load(path, weights_only=True)
+        assert next(iter(raw["state_dict"].values())).device.type == "cuda"
+    else:  # ... or fails where there is none
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    for loaded in (load_checkpoint(path), load_checkpoint(path, device="cpu")):
+        assert {p.device.type for p in loaded.model.parameters()} == {"cpu"}
+        z = torch.randn(4, 2)
+        assert torch.equal(loaded.model.decode(z, torch.tensor([7])), original.model.decode(z, torch.tensor([7])))
 
 
 def test_truncated_file(tmp_path):
