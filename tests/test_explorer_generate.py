@@ -7,6 +7,7 @@ import torch
 from PySide6 import QtGui
 
 from cvae import latent as L
+from explorer.images import to_qimage
 from explorer.panels.generate import GeneratePanel
 from explorer.model_list import open_entry
 
@@ -31,8 +32,28 @@ def test_same_seed_same_grid_and_digit_samples(panel, tiny_checkpoints):
     assert not torch.equal(panel.grid, first)
     panel.seed.setValue(42)
     assert torch.equal(panel.grid, first)
-    panel.resample()
-    assert panel.seed.value() != 42 or not torch.equal(panel.grid, first)
+
+
+def shown(panel) -> QtGui.QImage:
+    """The picture the panel's view paints (a copy)."""
+    return panel.view._image.copy()
+
+
+def test_resample_redraws_the_grid_with_the_new_seed(panel, tiny_checkpoints):
+    entry = open_entry(tiny_checkpoints["cvae"])
+    panel.set_entry(entry)
+    panel.digit_combo.setCurrentIndex(panel.digit_combo.findData(3))
+    panel.seed.setValue(42)
+    panel.resize(500, 400)
+    before, painted_before = shown(panel), panel.view.grab().toImage()
+    panel.resample_button.click()
+    seed = panel.seed.value()
+    assert seed != 42
+    after, painted_after = shown(panel), panel.view.grab().toImage()
+    assert after != before and painted_after != painted_before  # the grid on screen changed
+    fresh, _ = L.sample_prior(entry.checkpoint.model, 64, torch.tensor([3]), temperature=1.0, seed=seed)
+    assert after == to_qimage(L.tile(fresh, 8, padding=2, pad_value=0.5))  # ... to the samples of the new seed
+    assert str(seed) in panel.caption.text()
 
 
 def test_all_digits_and_temperature(panel, tiny_checkpoints):
