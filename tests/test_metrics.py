@@ -1,0 +1,109 @@
+"""The judge's accuracy and conditional accuracy on tiny models whose right answers are known in closed form.
+
+Images are 4×4 with one bright pixel; its quadrant (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) is
+the class. The judge is a real Classifier whose weights are set by hand so that it reads that quadrant exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cvae.data import ImageDataset
+from cvae.metrics import classifier_accuracy, conditional_accuracy
+from cvae.models import ClassifierConfig, build_model
+
+QUADRANTS = 4
+
+
+def quadrant_images(classes: torch.Tensor) -> torch.Tensor:
+    """(N, 1, 4, 4) float images in [0, 1], each with one bright pixel in the quadrant of its class."""
+    images = torch.zeros(len(classes), 1, 4, 4)
+    images[torch.arange(len(classes)), 0, 2 * (classes // 2), 2 * (classes % 2)] = 1.0
+    return images
+
+
+def perfect_judge() -> nn.Module:
+    """conv = identity, ReLU, 2×2 max-pool → one feature per quadrant; both linear layers identity: argmax = quadrant."""
+    judge = build_model(ClassifierConfig(image_size=(4, 4), conv_channels=(1,), hidden_dim=QUADRANTS,
+                                         num_classes=QUADRANTS, dropout=0.5))
+    conv, first, last = judge.encoder.net[0], judge.head[1], judge.head[4]
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 1.0
+        conv.bias.zero_()
+        for linear in (first, last):
+            linear.weight.copy_(torch.eye(QUADRANTS))
+            linear.bias.zero_()
+    return judge.train()  # the metrics must put it in evaluation mode themselves (dropout 0.5 would blur it)
+
+
+class QuadrantDecoder(nn.Module):
+    """A conditional 'generator' of quadrant images: `draw(z, labels)` says which quadrant each sample lights."""
+
+    conditional = True
+    variational = True
+
+    def __init__(self, draw, latent_dim: int = 3):
+        super().__init__()
+        self.config = ClassifierConfig(image_size=(4, 4), num_classes=QUADRANTS)  # label_dim = 4 classes
+        self.latent_dim = latent_dim
+        self.anchor = nn.Parameter(torch.zeros(1))  # where the metrics look for the device
+        self.draw = draw
+        self.seen: list[torch.Tensor] = []
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        assert z.shape[1] == self.latent_dim and labels.shape == (z.shape[0],)
+        self.seen.append(z)
+        return quadrant_images(self.draw(z, labels))
+
+
+def quadrant_set(classes: list[int], labels: list[int]) -> ImageDataset:
+    images = (quadrant_images(torch.tensor(classes)) * 255).to(torch.uint8)
+    return ImageDataset("quadrants", "test", images, torch.tensor(labels), [str(q) for q in range(QUADRANTS)],
+                        "class")
+
+
+def test_perfect_judge_reads_every_quadrant():
+    judge = perfect_judge().eval()
+    classes = torch.arange(QUADRANTS).repeat(3)
+    assert torch.equal(judge.predict(quadrant_images(classes)), classes)
+
+
+@pytest.mark.parametrize("batch_size", [1000, 5])
+def test_classifier_accuracy_counts_the_labels_the_judge_gets_right(batch_size):
+    classes = [q % QUADRANTS for q in range(12)]
+    labels = list(classes)
+    for i in (1, 6, 11):  # three mislabelled images: the perfect judge disagrees with exactly these
+        labels[i] = (labels[i] + 1) % QUADRANTS
+    assert classifier_accuracy(perfect_judge(), quadrant_set(classes, labels), batch_size=batch_size) == 9 / 12
+    assert classifier_accuracy(perfect_judge(), quadrant_set(classes, classes), batch_size=batch_size) == 1.0
+
+
+def test_conditional_accuracy_of_a_faithful_generator_is_one():
+    model = QuadrantDecoder(lambda z, labels: labels)
+    overall, per_class = conditional_accuracy(model, perfect_judge(), per_class=50, batch_size=16)
+    assert overall == 1.0 and per_class == [1.0] * QUADRANTS
+    assert sum(len(z) for z in model.seen) == 50 * QUADRANTS  # batches of 16 cover exactly 50 per class
+
+
+def test_conditional_accuracy_of_a_generator_that_ignores_its_label():
+    model = QuadrantDecoder(lambda z, labels: torch.zeros_like(labels))  # always draws class 0
+    overall, per_class = conditional_accuracy(model, perfect_judge(), per_class=20)
+    assert per_class == [1.0, 0.0, 0.0, 0.0] and overall == 0.25
+
+
+def test_conditional_accuracy_samples_the_prior_at_the_given_temperature():
+    # right only where |z₀| < 1: P(|N(0, T²)| < 1) = erf(1 / (T·√2)) — 0.683 at T = 1, 0.954 at T = 0.5
+    model = QuadrantDecoder(lambda z, labels: torch.where(z[:, 0].abs() < 1, labels, (labels + 1) % QUADRANTS))
+    for temperature in (1.0, 0.5):
+        overall, per_class = conditional_accuracy(model, perfect_judge(), per_class=2000, temperature=temperature,
+                                                  seed=1)
+        expected = math.erf(1 / (temperature * math.sqrt(2)))
+        assert overall == pytest.approx(expected, abs=0.015)  # 4·2000 draws: standard error ≈ 0.005
+        assert all(p == pytest.approx(expected, abs=0.04) for p in per_class)
+    again = conditional_accuracy(model, perfect_judge(), per_class=2000, temperature=0.5, seed=1)
+    assert again == (overall, per_class)  # seeded: the same figure every time
