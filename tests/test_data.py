@@ -129,3 +129,39 @@ def test_missing_listed_image_is_named(tmp_path):
 def test_no_face_folder(tmp_path):
     with pytest.raises(DatasetError, match="no CelebA-format face folder"):
         load_dataset("celeba", tmp_path)
+
+
+@pytest.mark.parametrize("row, message", [
+    ("000003.jpg", r"line 3 of \S*list_eval_partition\.txt has 1 fields; expected 2 \(`file\.jpg 0\|1\|2`\)"),
+    ("000003.jpg 0 1", r"line 3 of \S*list_eval_partition\.txt has 3 fields; expected 2 \(`file\.jpg 0\|1\|2`\)"),
+    ("000003.jpg 3", r"line 3 of \S*list_eval_partition\.txt gives split '3' for 000003\.jpg; "
+                     r"expected 0 \(train\), 1 \(valid\) or 2 \(test\)"),
+    ("000003.jpg test", r"line 3 of \S*list_eval_partition\.txt gives split 'test' for 000003\.jpg; expected 0"),
+], ids=["too-few-fields", "too-many-fields", "split-out-of-range", "split-not-a-number"])
+def test_bad_partition_row_names_the_file_the_line_and_what_was_expected(tmp_path, row, message):
+    make_celeba(tmp_path, count=6, height=10, width=8)
+    path = tmp_path / "list_eval_partition.txt"
+    lines = path.read_text().splitlines()
+    lines[2] = row
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match=message) as error:
+        load_dataset("celeba", tmp_path, image_size=8)
+    assert "\n" not in str(error.value)
+
+
+def test_unreadable_partition_file_is_a_dataset_error(tmp_path):
+    make_celeba(tmp_path, count=6, height=10, width=8)
+    (tmp_path / "list_eval_partition.txt").write_bytes(b"\xff\xfe\x00\x01 not text")
+    with pytest.raises(DatasetError, match=r"cannot read partition file \S*list_eval_partition\.txt: .*decode") as error:
+        load_dataset("celeba", tmp_path, image_size=8)
+    assert "\n" not in str(error.value)
+
+
+def test_partition_file_that_is_missing_or_a_folder(tmp_path):
+    from cvae.data.faces import read_partition
+    with pytest.raises(DatasetError, match=r"partition file \S*absent\.txt does not exist; expected CelebA's "
+                                           r"list_eval_partition\.txt"):
+        read_partition(tmp_path / "absent.txt")
+    (tmp_path / "folder.txt").mkdir()
+    with pytest.raises(DatasetError, match=r"cannot read partition file \S*folder\.txt: .*[Ii]s a directory"):
+        read_partition(tmp_path / "folder.txt")

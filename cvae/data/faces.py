@@ -82,13 +82,25 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[str], torch.Tensor]
 
 
 def read_partition(path: Path) -> dict[str, int]:
+    """CelebA's split file: `file.jpg 0|1|2` rows (0 train, 1 valid, 2 test). Returns {file name: split}."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise DatasetError(f"partition file {path} does not exist; expected CelebA's {CELEBA_PARTITION}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DatasetError(f"cannot read partition file {path}: {reason}") from None
     out = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-            raise DatasetError(f"line {number} of {path} should be `file.jpg 0|1|2`, got {line[:60]!r}")
+        if len(fields) != 2:
+            raise DatasetError(f"line {number} of {path} has {len(fields)} fields; expected 2 "
+                               f"(`file.jpg 0|1|2`), got {line[:60]!r}")
+        if fields[1] not in ("0", "1", "2"):
+            raise DatasetError(f"line {number} of {path} gives split {fields[1][:20]!r} for {fields[0][:40]}; "
+                               "expected 0 (train), 1 (valid) or 2 (test)")
         out[fields[0]] = int(fields[1])
     return out
 
