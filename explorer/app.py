@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: cvae-explorer --panel map --screenshot map.png")
     parser.add_argument("checkpoints", nargs="*", type=Path, help="checkpoints to open besides the bundled ones")
     parser.add_argument("--model", help="select this model on start (file name, stem or part of it)")
-    parser.add_argument("--panel", choices=PANELS, default="map", help="the panel shown on start (default map)")
+    parser.add_argument("--panel", choices=PANELS,
+                        help="the panel shown on start (default: map, or the first that applies to the model)")
     parser.add_argument("--no-bundled", action="store_true", help="do not open the bundled checkpoints")
     parser.add_argument("--data-dir", type=Path, help="data folder for test images (default: $CVAE_DATA_DIR)")
     parser.add_argument("--digit", type=int, help="digit selected on the latent map")
@@ -56,6 +57,48 @@ def _bundled() -> list[Path]:
     return bundled_checkpoints()
 
 
+EXIT_NOT_SHOWN = 2  # what was asked for (a checkpoint, --model, --panel) could not be shown
+
+
+def _splash(app):
+    """A plain splash with a status line, shown before the heavy imports (torch alone takes seconds)."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    pixmap = QtGui.QPixmap(460, 150)
+    pixmap.fill(QtGui.QColor("#20242b"))
+    painter = QtGui.QPainter(pixmap)
+    painter.setPen(QtGui.QColor("white"))
+    font = painter.font()
+    font.setPointSize(18)
+    font.setBold(True)
+    painter.setFont(font)
+    painter.drawText(QtCore.QRect(24, 24, 420, 40), QtCore.Qt.AlignmentFlag.AlignLeft, "cVAE Explorer")
+    font.setPointSize(10)
+    font.setBold(False)
+    painter.setFont(font)
+    painter.setPen(QtGui.QColor("#b0b8c4"))
+    painter.drawText(QtCore.QRect(24, 62, 420, 24), QtCore.Qt.AlignmentFlag.AlignLeft,
+                     "latent maps, samples and edits of conditional VAEs")
+    painter.end()
+    splash = QtWidgets.QSplashScreen(pixmap)
+    splash.show()
+    return splash
+
+
+def _say(app, splash, text: str) -> None:
+    if splash is not None:
+        from PySide6 import QtCore, QtGui
+
+        splash.showMessage(text, QtCore.Qt.AlignmentFlag.AlignBottom | QtCore.Qt.AlignmentFlag.AlignLeft,
+                           QtGui.QColor("white"))
+    app.processEvents()
+    if os.environ.get(STARTUP_LOG_ENV):
+        print(f"startup: {text}", file=sys.stderr, flush=True)
+
+
+STARTUP_LOG_ENV = "CVAE_EXPLORER_STARTUP_LOG"  # print each start-up step on stderr (benchmarks/bench_explorer.py)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     size = _size(args.size)
@@ -64,42 +107,68 @@ def main(argv: list[str] | None = None) -> int:
             and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
-    # torch and numpy before Qt: once PySide6 is imported it reads the source of every module imported after it
-    # (its __feature__ check), which costs about a second for torch's thousand modules
+    # Qt first, for something on screen at once; then torch (seconds) behind a splash that says so
+    from PySide6 import QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["cvae-explorer"])
+    app.setApplicationName("cVAE Explorer")
+    splash = None if args.screenshot is not None else _splash(app)
+    _say(app, splash, "Loading PyTorch…")
     import numpy  # noqa: F401
     import torch  # noqa: F401
-    from PySide6 import QtWidgets
 
     import pyqtgraph as pg  # noqa: F401  (after Qt is chosen)
     from explorer.main_window import MainWindow
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["cvae-explorer"])
-    app.setApplicationName("cVAE Explorer")
+    _say(app, splash, "Building the window…")
     window = MainWindow(data_dir=args.data_dir, dialogs=args.screenshot is None)
     window.resize(*size)
     if args.screenshot is None:
         window.show()  # error dialogs then appear over the window
+        if splash is not None:
+            splash.finish(window)
+        _say(app, None, "window shown")
+    failures = []
     if not args.no_bundled:
+        window.statusBar().showMessage("Opening the bundled models…")
+        app.processEvents()
         window.open_paths(_bundled(), bundled=True)
+    errors_before = len(window.errors)
     opened = window.open_paths(args.checkpoints)
+    failures += window.errors[errors_before:]
     if args.model:
         if not window.select_model(args.model):
-            window.report_error("No such model", f"no open model matches --model {args.model!r}")
-    elif opened and any(p.unavailable_reason(opened[0]) is None for p in window.panels):
-        window.select_model(window.model_list.entries.index(opened[0]))
+            message = f"no open model matches --model {args.model!r}"
+            window.report_error("No such model", message)
+            failures.append(message)
+    elif opened:
+        window.select_model(window.model_list.entries.index(opened[0]))  # the first file given, as documented
     else:
         window.select_first_explorable()
     if not window.model_list.entries:
-        window.statusBar().showMessage("No models: use File › Open… to open a checkpoint")
+        failures.append("no model is open")
     if args.digit is not None:
         window.map_panel.set_digit(args.digit)
     for x, y in pins:
         window.map_panel.pin_at(x, y)
-    if not window.select_panel(args.panel):
-        print(f"cvae-explorer: the {args.panel} panel does not apply to the selected model", file=sys.stderr)
+    if args.panel is None:
+        window.select_panel("map")  # when the map does not apply, the first panel that does stays shown
+    elif window.current_entry() is not None and not window.select_panel(args.panel):
+        reason = window.panel(args.panel).unavailable_reason(window.current_entry())
+        message = f"the {args.panel} panel does not apply to {window.current_entry().name}: {reason}"
+        print(f"cvae-explorer: {message}", file=sys.stderr)
+        failures.append(message)
+    _say(app, None, "models open")
 
     if args.screenshot is not None:
-        return _screenshot(app, window, args.screenshot)
+        code = _screenshot(app, window, args.screenshot)
+        if failures and code == 0:
+            print("cvae-explorer: wrote the screenshot, but not all that was asked for could be shown (exit 2)",
+                  file=sys.stderr)
+            return EXIT_NOT_SHOWN
+        return code
+    if os.environ.get(STARTUP_LOG_ENV) == "exit":  # benchmarks: measure start-up, then leave
+        return 0
     return app.exec()
 
 

@@ -12,7 +12,7 @@ from explorer.model_card import ModelCard
 from explorer.model_list import ModelEntry, ModelList, open_entry
 from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
-from explorer.panels.latent_map import GESTURES, LatentMapPanel
+from explorer.panels.latent_map import LatentMapPanel, gestures
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -24,38 +24,81 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.model_list = ModelList()
         self.card = ModelCard()
-        card_scroll = QtWidgets.QScrollArea()
+        card_scroll = self.card_scroll = QtWidgets.QScrollArea()
         card_scroll.setWidget(self.card)
         card_scroll.setWidgetResizable(True)
-        left = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        left = self.left_splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         models_box = QtWidgets.QWidget()
         models_layout = QtWidgets.QVBoxLayout(models_box)
         models_layout.setContentsMargins(0, 0, 0, 0)
-        models_layout.addWidget(QtWidgets.QLabel("<b>Models</b>"))
+        self.models_heading = QtWidgets.QLabel("<b>Models</b>")
+        models_layout.addWidget(self.models_heading)
         models_layout.addWidget(self.model_list)
         left.addWidget(models_box)
         left.addWidget(card_scroll)
-        left.setStretchFactor(0, 1)
-        left.setStretchFactor(1, 3)
+        left.setStretchFactor(0, 0)
+        left.setStretchFactor(1, 1)
         left.setMinimumWidth(250)
+        self._user_sized_list = False  # once the user drags the divider, window resizes keep their choice
+        left.splitterMoved.connect(lambda *_: setattr(self, "_user_sized_list", True))
 
         self.tabs = QtWidgets.QTabWidget()
+        self._preferred_tab = 0  # the panel the user chose last; kept across models that disable it for a while
+        self._switching = False
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir)]
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
         self.map_panel, self.generate_panel = self.panels
+        self.empty_state = self._build_empty_state()
+        self.right = QtWidgets.QStackedWidget()
+        self.right.addWidget(self.empty_state)
+        self.right.addWidget(self.tabs)
 
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(self.right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([330, 1000])
         self.setCentralWidget(splitter)
         self._build_menus()
         self.model_list.entry_selected.connect(self.show_entry)
-        self.statusBar().showMessage(GESTURES)
         self.resize(1360, 860)
+        self.show_entry(None)
+
+    def _build_empty_state(self) -> QtWidgets.QWidget:
+        """What the right side shows while no model is open: how to open one, not controls over nothing."""
+        page = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(page)
+        layout.addStretch(1)
+        self.empty_label = QtWidgets.QLabel(
+            "<h3>No model is open</h3>"
+            "<p>Open a checkpoint (<code>.pt</code>) written by <code>cvae-train</code> with <b>File › Open…</b> "
+            "(Ctrl+O), or give its path on the command line: <code>cvae-explorer runs/model.pt</code>.</p>")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setMaximumWidth(560)
+        layout.addWidget(self.empty_label, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
+        self.empty_open_button = QtWidgets.QPushButton("Open checkpoint…")
+        self.empty_open_button.clicked.connect(self.open_dialog)
+        layout.addWidget(self.empty_open_button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+        return page
+
+    def fit_model_list(self) -> None:
+        """Give the model list the height of its rows (up to 40% of the column) and the card the rest."""
+        total = sum(self.left_splitter.sizes()) or self.left_splitter.height()
+        if total <= 0:
+            return
+        wanted = self.model_list.sizeHint().height() + self.models_heading.sizeHint().height() + 6
+        top = min(wanted, int(total * 0.4))
+        self.left_splitter.setSizes([top, total - top])
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        if not self._user_sized_list:
+            self.fit_model_list()
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -75,7 +118,8 @@ class MainWindow(QtWidgets.QMainWindow):
             action.triggered.connect(lambda checked=False, key=panel.key: self.select_panel(key))
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Mouse gestures").triggered.connect(
-            lambda: QtWidgets.QMessageBox.information(self, "Latent map gestures", GESTURES.replace("  ·  ", "\n")))
+            lambda: QtWidgets.QMessageBox.information(self, "Latent map gestures",
+                                                      gestures(self.current_entry()).replace("  ·  ", "\n")))
 
     # ----- models -----
     def open_paths(self, paths, bundled: bool = False) -> list[ModelEntry]:
@@ -94,6 +138,7 @@ class MainWindow(QtWidgets.QMainWindow):
             opened.append(self.model_list.entries[row])
         if opened and self.model_list.currentRow() < 0:
             self.select_first_explorable()
+        self.fit_model_list()
         return opened
 
     def select_first_explorable(self) -> None:
@@ -128,21 +173,33 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_entry(self) -> ModelEntry | None:
         return self.model_list.current_entry()
 
+    def _tab_changed(self, index: int) -> None:
+        if not self._switching:
+            self._preferred_tab = index
+
     def show_entry(self, entry: ModelEntry | None) -> None:
         self.card.set_entry(entry)
-        for index, panel in enumerate(self.panels):
-            reason = None if entry is None else panel.unavailable_reason(entry)
-            usable = entry is not None and reason is None
-            self.tabs.setTabEnabled(index, usable)
-            self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
-            panel.set_entry(entry if usable else None)
+        self._switching = True  # disabling the current tab moves Qt's current tab: not the user's choice
+        try:
+            for index, panel in enumerate(self.panels):
+                reason = None if entry is None else panel.unavailable_reason(entry)
+                usable = entry is not None and reason is None
+                self.tabs.setTabEnabled(index, usable)
+                self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
+                panel.set_entry(entry if usable else None)
+            if self.tabs.isTabEnabled(self._preferred_tab):
+                self.tabs.setCurrentIndex(self._preferred_tab)
+            elif not self.tabs.isTabEnabled(self.tabs.currentIndex()):
+                enabled = [i for i in range(self.tabs.count()) if self.tabs.isTabEnabled(i)]
+                if enabled:
+                    self.tabs.setCurrentIndex(enabled[0])
+        finally:
+            self._switching = False
+        self.right.setCurrentWidget(self.tabs if entry is not None else self.empty_state)
         if entry is not None:
             self.statusBar().showMessage(f"{entry.title}  ·  {entry.path}")
-        if not self.tabs.isTabEnabled(self.tabs.currentIndex()):
-            for index in range(self.tabs.count()):
-                if self.tabs.isTabEnabled(index):
-                    self.tabs.setCurrentIndex(index)
-                    break
+        elif not self.model_list.entries:
+            self.statusBar().showMessage("No models: use File › Open… to open a checkpoint")
 
     # ----- panels -----
     def panel(self, key: str) -> Panel:
@@ -156,6 +213,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.tabs.isTabEnabled(index):
             return False
         self.tabs.setCurrentIndex(index)
+        self._preferred_tab = index
         return True
 
     def flush(self) -> None:

@@ -55,6 +55,14 @@ class ModelList(QtWidgets.QListWidget):
         self.currentRowChanged.connect(self._row_changed)
         self.setToolTip("Open models. File › Open… adds a checkpoint.")
 
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt naming): as tall as its rows, so the card gets the rest
+        rows = max(2, self.count())
+        height = rows * max(self.sizeHintForRow(0), 16) + 2 * self.frameWidth() + 4
+        return QtCore.QSize(super().sizeHint().width(), height)
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
+        return QtCore.QSize(super().minimumSizeHint().width(), 2 * 16 + 2 * self.frameWidth())
+
     def add_entry(self, entry: ModelEntry) -> int:
         """Append (or find, when the same file is already open) and return its row."""
         for row, existing in enumerate(self.entries):

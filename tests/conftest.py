@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from cvae.checkpoint import Checkpoint, save_checkpoint
-from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig, build_model)
+from cvae.models import (AutoencoderConfig, BetaCVAEConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,
+                         build_model)
 
 TINY = dict(image_size=(28, 28), conv_channels=(4, 8), hidden_dim=16)
 CONFIGS = {
@@ -17,11 +18,23 @@ CONFIGS = {
     "ae": lambda: AutoencoderConfig(latent_dim=4, **TINY),
     "classifier": lambda: ClassifierConfig(**TINY),
 }
+FACE_CONFIG = lambda: BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16,  # noqa: E731
+                                     latent_dim=8, num_attributes=40)
+ATTRIBUTES = [f"Attribute_{i}" for i in range(40)]
 
 
 def make_checkpoint(path, family: str = "cvae", seed: int = 0, encodings: int = 200):
     """Write a tiny checkpoint of `family` with random weights and fake test encodings; returns the path."""
     torch.manual_seed(seed)
+    if family == "beta-cvae":  # a face model: 16×16 RGB, 40 attributes, no class labels
+        model = build_model(FACE_CONFIG()).eval()
+        checkpoint = Checkpoint(
+            model=model, label_names=ATTRIBUTES,
+            dataset={"name": "celeba", "split": "train", "count": 8, "channels": 3, "image_size": [16, 16],
+                     "label_kind": "attributes"},
+            train_config={"epochs": 1, "batch_size": 4, "learning_rate": 1e-3, "beta": 1.0, "seed": seed},
+            epoch=1, metrics={"test_nelbo": 1234.5})
+        return save_checkpoint(checkpoint, path)
     model = build_model(CONFIGS[family]()).eval()
     derived = {}
     if family != "classifier" and encodings:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtGui, QtWidgets
 
+import pyqtgraph as pg
+
+from explorer import app as app_module
 from explorer.app import main
 from explorer.main_window import MainWindow
 from explorer.model_card import card_rows
+from tests.conftest import make_checkpoint
 
 
 @pytest.fixture
@@ -79,13 +83,122 @@ def test_screenshot_writes_a_png(tmp_path, tiny_checkpoints, qapp, capsys):
     assert out.stat().st_size > 1000 and image.width() >= 900 and image.height() >= 600
 
 
-def test_screenshot_with_a_bad_checkpoint_reports_on_stderr(tmp_path, tiny_checkpoints, qapp, capsys):
+def test_screenshot_with_a_bad_checkpoint_reports_on_stderr_and_fails(tmp_path, tiny_checkpoints, qapp, capsys):
     bad = tmp_path / "garbage.pt"
     bad.write_bytes(b"\x00" * 100)
     out = tmp_path / "shot.png"
     code = main([str(bad), str(tiny_checkpoints["ae"]), "--no-bundled", "--screenshot", str(out)])
-    assert code == 0 and out.stat().st_size > 0
+    assert code == 2 and out.stat().st_size > 0  # what could be shown is written; the exit says not all of it
     assert "garbage.pt" in capsys.readouterr().err
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Run `main --screenshot` but record the window it would grab instead of writing a file."""
+    windows = []
+
+    def record(app, window, path):
+        windows.append(window)
+        return 0
+    monkeypatch.setattr(app_module, "_screenshot", record)
+    return windows
+
+
+def test_a_random_bytes_checkpoint_alone_exits_non_zero_and_shows_the_empty_state(tmp_path, qapp, shown, capsys):
+    bad = tmp_path / "random.pt"
+    bad.write_bytes(bytes(range(256)) * 8)
+    assert main([str(bad), "--no-bundled", "--screenshot", str(tmp_path / "shot.png")]) == 2
+    assert "random.pt" in capsys.readouterr().err
+    window = shown[0]
+    assert window.right.currentWidget() is window.empty_state  # how to open a model, not controls over nothing
+    assert "File › Open" in window.empty_label.text()
+    assert not any(w.isEnabled() for w in window.map_panel.plane_widgets)
+    assert not any(window.tabs.isTabEnabled(i) for i in range(window.tabs.count()))
+
+
+def test_an_unknown_model_name_exits_non_zero(tiny_checkpoints, tmp_path, qapp, shown, capsys):
+    assert main([str(tiny_checkpoints["cvae"]), "--no-bundled", "--model", "nosuch",
+                 "--screenshot", str(tmp_path / "shot.png")]) == 2
+    assert "nosuch" in capsys.readouterr().err
+    assert main([str(tiny_checkpoints["cvae"]), "--no-bundled", "--model", "tiny-cvae",
+                 "--screenshot", str(tmp_path / "shot.png")]) == 0
+
+
+def test_a_panel_that_does_not_apply_exits_non_zero(tiny_checkpoints, tmp_path, qapp, shown, capsys):
+    assert main([str(tiny_checkpoints["classifier"]), "--no-bundled", "--panel", "generate",
+                 "--screenshot", str(tmp_path / "shot.png")]) == 2
+    assert "generate panel does not apply" in capsys.readouterr().err
+
+
+def test_the_first_checkpoint_given_is_selected_even_when_no_panel_applies(tmp_path, tiny_checkpoints, qapp,
+                                                                           shown):
+    faces = make_checkpoint(tmp_path / "faces.pt", "beta-cvae")
+    assert main([str(tiny_checkpoints["cvae"]), "--no-bundled", "--screenshot", str(tmp_path / "a.png")]) == 0
+    assert main([str(tiny_checkpoints["vae"]), str(faces), "--screenshot", str(tmp_path / "b.png")]) == 0
+    assert shown[-1].current_entry().name == "tiny-vae"  # the first file given, not the first bundled model
+    assert main([str(faces), str(tiny_checkpoints["vae"]), "--screenshot", str(tmp_path / "c.png")]) == 0
+    window = shown[-1]
+    assert window.current_entry().name == "faces"
+    assert "β-CVAE" in window.card.text()
+
+
+def test_switching_models_leaves_one_row_of_digit_buttons_on_screen(window):
+    """What a screenshot grabs after a switch (events processed, but no return to the event loop, which is when
+    deleteLater() deletes): one row of buttons."""
+    panel = window.map_panel
+    for name in ("tiny-vae", "tiny-cvae", "tiny-ae"):
+        window.select_model(name)
+        QtWidgets.QApplication.processEvents()
+        on_screen = [b for b in panel.findChildren(QtWidgets.QToolButton) if b.isVisibleTo(window)]
+        assert len(on_screen) == 10, name
+
+
+def test_screenshot_of_another_model_shows_one_row_of_digit_buttons(tmp_path, tiny_checkpoints, qapp, shown):
+    assert main([str(tiny_checkpoints["cvae"]), str(tiny_checkpoints["vae"]), "--no-bundled", "--model", "tiny-vae",
+                 "--screenshot", str(tmp_path / "shot.png")]) == 0
+    window = shown[0]
+    assert len([b for b in window.map_panel.findChildren(QtWidgets.QToolButton) if b.isVisibleTo(window)]) == 10
+
+
+def test_model_card_fits_without_scrolling(window, qtbot):
+    window.select_model("tiny-cvae")
+    qtbot.waitUntil(lambda: window.card_scroll.verticalScrollBar().maximum() == 0, timeout=2000)
+    rows = window.model_list.count()
+    assert window.model_list.height() < (rows + 3) * window.model_list.sizeHintForRow(0) + 20  # no empty list area
+
+
+def test_legend_sits_beside_the_plot_and_hides_classes(window):
+    panel = window.map_panel
+    window.select_model("tiny-cvae")
+    assert not [i for i in panel.plot.scene().items() if isinstance(i, pg.LegendItem)]  # nothing over the tiles
+    assert panel.legend.names() == [str(d) for d in range(10)]
+    panel.legend.boxes[3].setChecked(False)
+    hidden = [s for s, c in zip(panel._scatters, panel._scatter_classes) if not s.isVisible()]
+    assert len(hidden) == 1 and panel._scatter_classes[panel._scatters.index(hidden[0])] == 3
+    panel.scatter_check.setChecked(False)
+    panel.scatter_check.setChecked(True)
+    assert sum(not s.isVisible() for s in panel._scatters) == 1  # class 3 stays hidden
+
+
+def test_key_hint_only_for_models_that_take_a_digit(window):
+    panel = window.map_panel
+    window.select_model("tiny-cvae")
+    assert "Keys 0–9: digit" in panel.help_label.text()
+    for name in ("tiny-vae", "tiny-ae"):
+        window.select_model(name)
+        assert "Keys" not in panel.help_label.text()
+
+
+def test_generate_message_does_not_outlive_its_model(window, monkeypatch):
+    monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
+    panel = window.generate_panel
+    panel.set_data_dir(None)
+    window.select_model("tiny-ae")  # the autoencoder asks for a data folder
+    assert not panel.message_box.isHidden()
+    window.select_model("tiny-classifier")
+    assert panel.message_box.isHidden()
+    window.select_model("tiny-vae")
+    assert panel.message_box.isHidden() and panel.grid is not None
 
 
 def test_bundled_models_open(tmp_path, qapp):

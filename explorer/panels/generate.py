@@ -118,6 +118,8 @@ class GeneratePanel(Panel):
         self.model = None if entry is None else entry.checkpoint.model
         self.grid = self.images = None
         self.setEnabled(entry is not None)
+        self.message_box.hide()  # a message about the previous model (e.g. the autoencoder's data folder) goes
+        self.view.set_placeholder("Select a generative model")
         if entry is None:
             self.view.set_image(None)
             self.caption.setText("")

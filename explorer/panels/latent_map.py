@@ -16,12 +16,28 @@ import torch
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from cvae import latent as L
+from explorer.class_legend import ClassLegend
 from explorer.images import ImageView, to_uint8
 from explorer.panels import DIGIT_COLOURS, Panel, class_labels
 from explorer.plane import IDENTITY, PCA, SLICE, LatentPlane, default_plane, plane_range
 
 GESTURES = ("Move: live preview  ·  Click: pin  ·  Drag: sweep  ·  Shift+drag / middle-drag: pan  ·  "
-            "Wheel / right-drag: zoom  ·  Keys 0–9: digit")
+            "Wheel / right-drag: zoom")
+
+
+def gestures(entry=None) -> str:
+    """The map's gestures, with the label keys only for a model that takes a class label."""
+    if entry is None or not class_labels(entry):
+        return GESTURES
+    names = entry.checkpoint.label_names
+    keys = min(len(names), 10)
+    return f"{GESTURES}  ·  Keys 0–{keys - 1}: {label_word(entry)}"
+
+
+def label_word(entry) -> str:
+    """'digit' when the class names are the digits themselves, else 'class' (clothing, letters, ...)."""
+    names = entry.checkpoint.label_names or []
+    return "digit" if names and all(n.isdigit() and len(n) == 1 for n in names) else "class"
 BACKDROP_DELAY_MS = 150
 
 
@@ -95,6 +111,7 @@ class LatentMapPanel(Panel):
         self.backdrop_rect = QtCore.QRectF()
         self.backdrop_seconds = 0.0
         self._scatters: list[pg.ScatterPlotItem] = []
+        self._scatter_classes: list[int] = []  # the class each scatter shows (its legend entry)
         self._building = False
 
         self.backdrop_timer = QtCore.QTimer(self)
@@ -139,7 +156,7 @@ class LatentMapPanel(Panel):
         self.scatter_check = QtWidgets.QCheckBox("Encodings")
         self.scatter_check.setChecked(True)
         self.scatter_check.setToolTip("The test set's posterior means, coloured by their true digit")
-        self.scatter_check.toggled.connect(lambda on: [s.setVisible(on) for s in self._scatters])
+        self.scatter_check.toggled.connect(self._scatters_toggled)
         self.controls.addWidget(self.scatter_check)
         self.controls.addStretch(1)
         self.reset_button = QtWidgets.QPushButton("Reset view")
@@ -181,9 +198,6 @@ class LatentMapPanel(Panel):
         self.plot.setMenuEnabled(True)
         self.plot_item = self.plot.getPlotItem()
         self.plot_item.hideButtons()
-        self.legend = pg.LegendItem(offset=(-6, 6), colCount=2, labelTextSize="9pt",
-                                    brush=pg.mkBrush(0, 0, 0, 170), pen=pg.mkPen(120, 120, 120))
-        self.legend.setParentItem(self.view_box)
         self.backdrop = pg.ImageItem(axisOrder="row-major")
         self.backdrop.setZValue(-10)
         self.plot.addItem(self.backdrop)
@@ -212,13 +226,16 @@ class LatentMapPanel(Panel):
         self.point_label.setWordWrap(True)
         self.point_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         side.addWidget(self.point_label)
+        self.legend = ClassLegend()
+        self.legend.toggled.connect(self._class_toggled)
+        side.addWidget(self.legend)
         self.note_label = QtWidgets.QLabel("")
         self.note_label.setWordWrap(True)
         side.addWidget(self.note_label)
-        help_label = QtWidgets.QLabel(GESTURES.replace("  ·  ", "<br>"))
-        help_label.setStyleSheet("color: #666")
-        help_label.setWordWrap(True)
-        side.addWidget(help_label)
+        self.help_label = QtWidgets.QLabel(GESTURES.replace("  ·  ", "<br>"))
+        self.help_label.setStyleSheet("color: #666")
+        self.help_label.setWordWrap(True)
+        side.addWidget(self.help_label)
         side.addStretch(1)
 
     def _build_pins(self) -> None:
@@ -255,13 +272,15 @@ class LatentMapPanel(Panel):
         for scatter in self._scatters:
             self.plot.removeItem(scatter)
         self._scatters = []
-        self.legend.clear()
+        self.legend.set_classes([])
         self.backdrop.clear()
         self.backdrop_rect = QtCore.QRectF()
+        self.help_label.setText(gestures(entry).replace("  ·  ", "<br>"))
         if entry is None:
             self.plane = None
             self.point_label.setText("")
             self.note_label.setText("")
+            self._clear_digits()
             self._set_enabled(False)
             return
         derived = entry.checkpoint.derived
@@ -305,14 +324,22 @@ class LatentMapPanel(Panel):
 
     def _set_enabled(self, on: bool) -> None:
         for widget in (self.plot, self.side, self.pin_box, self.backdrop_check, self.scatter_check,
-                       self.reset_button):
+                       self.reset_button, self.digit_label, *self.plane_widgets):
             widget.setEnabled(on)
 
-    def _setup_digits(self) -> None:
+    def _clear_digits(self) -> None:
+        # out of the layout and hidden now: deleteLater alone leaves the old row on screen (and in a screenshot)
+        # until the event loop runs
         for button in self.digit_buttons:
             self.digit_group.removeButton(button)
+            self.digit_row.removeWidget(button)
+            button.hide()
+            button.setParent(None)
             button.deleteLater()
         self.digit_buttons = []
+
+    def _setup_digits(self) -> None:
+        self._clear_digits()
         names = self.entry.checkpoint.label_names if class_labels(self.entry) else [str(d) for d in range(10)]
         conditional = class_labels(self.entry)
         for index, name in enumerate(names):
@@ -383,8 +410,10 @@ class LatentMapPanel(Panel):
         for scatter in self._scatters:
             self.plot.removeItem(scatter)
         self._scatters = []
-        self.legend.clear()
+        self._scatter_classes: list[int] = []
+        legend = []
         if self.encodings is None:
+            self.legend.set_classes([])
             return
         points = self.plane.project(self.encodings).numpy()
         names = self.entry.checkpoint.label_names or [str(d) for d in range(10)]
@@ -398,19 +427,28 @@ class LatentMapPanel(Panel):
                 name = names[c] if c < len(names) else str(c)
                 scatter = PassiveScatter(points[mask, 0], points[mask, 1], size=3.5, pen=None, brush=brush,
                                          name=name)
-                self._add_scatter(scatter, name, colour)
+                self._add_scatter(scatter, c)
+                legend.append((c, name, colour))
         else:
             scatter = PassiveScatter(points[:, 0], points[:, 1], size=4, pen=None,
                                      brush=pg.mkBrush(255, 255, 255, 150))
-            self._add_scatter(scatter, "test encodings", QtGui.QColor("white"))
+            self._add_scatter(scatter, 0)
+            legend.append((0, "test encodings", QtGui.QColor("white")))
+        self.legend.set_classes(legend)
 
-    def _add_scatter(self, scatter, name: str, colour: QtGui.QColor) -> None:
+    def _add_scatter(self, scatter, class_index: int) -> None:
         scatter.setZValue(0)
         scatter.setVisible(self.scatter_check.isChecked())
         self.plot.addItem(scatter)
         self._scatters.append(scatter)
-        sample = pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(colour))
-        self.legend.addItem(sample, name)
+        self._scatter_classes.append(class_index)
+
+    def _class_toggled(self, *_) -> None:
+        self._scatters_toggled(self.scatter_check.isChecked())
+
+    def _scatters_toggled(self, on: bool) -> None:
+        for scatter, index in zip(self._scatters, self._scatter_classes):
+            scatter.setVisible(on and self.legend.is_shown(index))
 
     def view_range(self) -> QtCore.QRectF:
         (x0, x1), (y0, y1) = self.view_box.viewRange()
