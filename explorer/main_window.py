@@ -78,7 +78,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "(Ctrl+O), or give its path on the command line: <code>cvae-explorer runs/model.pt</code>.</p>")
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setMaximumWidth(560)
+        self.empty_label.setFixedWidth(520)  # a fixed width lets the wrapped text take its full height
         layout.addWidget(self.empty_label, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
         self.empty_open_button = QtWidgets.QPushButton("Open checkpoint…")
         self.empty_open_button.clicked.connect(self.open_dialog)
