@@ -152,7 +152,8 @@ def test_bad_partition_row_names_the_file_the_line_and_what_was_expected(tmp_pat
 def test_unreadable_partition_file_is_a_dataset_error(tmp_path):
     make_celeba(tmp_path, count=6, height=10, width=8)
     (tmp_path / "list_eval_partition.txt").write_bytes(b"\xff\xfe\x00\x01 not text")
-    with pytest.raises(DatasetError, match=r"cannot read partition file \S*list_eval_partition\.txt: .*decode") as error:
+    with pytest.raises(DatasetError, match=r"cannot read partition file \S*list_eval_partition\.txt: .*decode") \
+            as error:
         load_dataset("celeba", tmp_path, image_size=8)
     assert "\n" not in str(error.value)
 

@@ -1,4 +1,5 @@
-"""A face model from end to end: a CelebA-HQ-style folder on disk → the training loop → a checkpoint → the explorer."""
+"""A face model from end to end: a CelebA-HQ-style folder on disk → the training loop → a checkpoint → the
+explorer."""
 
 from __future__ import annotations
 

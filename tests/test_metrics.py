@@ -27,7 +27,8 @@ def quadrant_images(classes: torch.Tensor) -> torch.Tensor:
 
 
 def perfect_judge() -> nn.Module:
-    """conv = identity, ReLU, 2×2 max-pool → one feature per quadrant; both linear layers identity: argmax = quadrant."""
+    """conv = identity, ReLU, 2×2 max-pool → one feature per quadrant; both linear layers are identities, so the
+    argmax is the quadrant."""
     judge = build_model(ClassifierConfig(image_size=(4, 4), conv_channels=(1,), hidden_dim=QUADRANTS,
                                          num_classes=QUADRANTS, dropout=0.5))
     conv, first, last = judge.encoder.net[0], judge.head[1], judge.head[4]

@@ -136,17 +136,18 @@ def test_judge_trains_on_shifted_images_and_evaluates_the_images_as_given():
             return float(torch.nn.functional.cross_entropy(plain.eval()(images), labels))
 
     judge.train()
-    trained = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(0))["loss"])
+    trained = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(0))["loss"].detach())
     shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
     assert not torch.equal(shifted, x)
     assert trained == pytest.approx(cross_entropy(shifted), rel=1e-6)  # the loss reads the shifted batch ...
     assert abs(trained - cross_entropy(x)) > 0.01  # ... not the batch as given
-    other = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(1))["loss"])
+    other = float(judge.loss(x, labels, generator=torch.Generator().manual_seed(1))["loss"].detach())
     assert other != trained  # each draw shifts differently
     assert torch.equal(judge(x), plain(x))  # forward itself never shifts, even in training
 
     judge.eval()  # evaluation: no shift whatever the generator, the same answer every time
-    evaluated = [float(judge.loss(x, labels, generator=torch.Generator().manual_seed(s))["loss"]) for s in (0, 1)]
+    evaluated = [float(judge.loss(x, labels, generator=torch.Generator().manual_seed(s))["loss"].detach())
+                 for s in (0, 1)]
     assert evaluated[0] == evaluated[1] == pytest.approx(cross_entropy(x), rel=1e-6)
     assert torch.equal(judge(x), plain(x)) and torch.equal(judge.predict(x), plain.predict(x))
 
