@@ -43,6 +43,11 @@ class Checkpoint:
     def family(self) -> str:
         return self.model.config.family
 
+    @property
+    def capabilities(self):
+        """What the model can do (cvae.models.Capabilities): what panels and tools decide by."""
+        return self.model.capabilities
+
 
 def checkpoint_dict(checkpoint: Checkpoint, half: bool = False) -> dict[str, Any]:
     state = {k: v.detach().cpu() for k, v in checkpoint.model.state_dict().items()}

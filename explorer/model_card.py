@@ -59,19 +59,21 @@ def card_rows(entry) -> list[tuple[str, str]]:
             text += f", {count:,} {data.get('split', 'train')} images"
         text += f", {size_text}, {'grayscale' if channels == 1 else f'{channels} channels'}"
         rows.append(("Dataset", html.escape(text)))
-    if checkpoint.family != "classifier":
+    capabilities = checkpoint.capabilities
+    if capabilities.generative:
         kind = "deterministic code" if not model.variational else "Gaussian posterior, N(0, I) prior"
         rows.append(("Latent size", f"{model.latent_dim} ({kind})"))
     labels = checkpoint.label_names
-    if model.conditional or checkpoint.family == "classifier":
+    if capabilities.label_kind != "none":
         shown = ", ".join(labels[:10]) + (" …" if len(labels) > 10 else "")
-        rows.append(("Labels", html.escape(f"{len(labels)}: {shown}")))
-    elif checkpoint.family != "classifier":
+        kind = {"class": "one class of", "attributes": "attributes:"}.get(capabilities.label_kind, "")
+        rows.append(("Labels", html.escape(f"{kind} {len(labels)}: {shown}".strip())))
+    else:
         rows.append(("Labels", "none (unconditional)"))
     wiring = [text for flag, text in ((getattr(config, "label_channels", False), "label as encoder channels"),
                                       (getattr(config, "label_every_layer", False), "label at every decoder layer"))
               if flag and model.conditional]
-    if getattr(config, "warp_probability", 0) and checkpoint.family != "classifier":
+    if getattr(config, "warp_probability", 0) and capabilities.generative:
         wiring.append(f"trained on {config.warp_probability:.0%} warped images (warp-conditioned)")
     if getattr(config, "decoder_dropout", 0):
         wiring.append(f"decoder dropout {config.decoder_dropout:g}")

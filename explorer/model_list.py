@@ -28,11 +28,9 @@ class ModelEntry:
 
     @property
     def title(self) -> str:
-        model = self.checkpoint.model
-        family = FAMILY_NAMES.get(self.family, self.family)
-        if self.family == "classifier":
-            return f"{self.name} — {family}"
-        return f"{self.name} — {family}, latent {model.latent_dim}"
+        family = FAMILY_NAMES.get(self.family, self.family)  # a name to read, never a decision
+        latent = self.checkpoint.capabilities.latent_dim
+        return f"{self.name} — {family}" + (f", latent {latent}" if latent else "")
 
 
 def open_entry(path: str | Path, bundled: bool = False) -> ModelEntry:

@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from cvae.errors import ConfigError
+from cvae.models.capabilities import ATTRIBUTES, CLASS_LABEL, NO_LABEL, Capabilities
 from cvae.models.classifier import Classifier
 from cvae.models.config import (CONFIGS, AutoencoderConfig, BetaCVAEConfig, ClassifierConfig,
                                 ConditionalVAEConfig, ModelConfig, VAEConfig)
@@ -39,5 +40,5 @@ def config_from_dict(family: str, values: dict[str, Any]) -> ModelConfig:
 __all__ = [
     "AutoencoderConfig", "VAEConfig", "ConditionalVAEConfig", "BetaCVAEConfig", "ClassifierConfig", "ModelConfig",
     "Autoencoder", "VAE", "ConditionalVAE", "BetaCVAE", "Classifier", "GenerativeModel",
-    "MODELS", "FAMILY_NAMES", "build_model", "config_class", "config_from_dict",
+    "Capabilities", "NO_LABEL", "CLASS_LABEL", "ATTRIBUTES", "MODELS", "FAMILY_NAMES", "build_model", "config_class", "config_from_dict",
 ]

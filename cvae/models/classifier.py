@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cvae.models.capabilities import Capabilities, capabilities_of
 from cvae.models.config import ClassifierConfig
 from cvae.models.layers import ConvEncoder
 
@@ -38,6 +39,10 @@ class Classifier(nn.Module):
         return self.config.family
 
     conditional = False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return capabilities_of(self.config, generative=False, variational=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))

@@ -16,6 +16,7 @@ class ModelConfig:
     """Fields every family shares. Image size and channels come from the dataset, never assumed."""
 
     family: ClassVar[str] = ""
+    label_kind: ClassVar[str] = "none"  # what the model is told (generators) or predicts (classifiers)
     image_channels: int = 1
     image_size: tuple[int, int] = (28, 28)
     latent_dim: int = 2
@@ -108,6 +109,7 @@ class ConditionalVAEConfig(ModelConfig):
     """Class-label cVAE; a 2-D latent by default so that the latent plane is the map."""
 
     family: ClassVar[str] = "cvae"
+    label_kind: ClassVar[str] = "class"
     latent_dim: int = 2
     num_classes: int = 10
     label_channels: bool = False  # also give the encoder the label as constant image channels
@@ -128,6 +130,7 @@ class BetaCVAEConfig(ModelConfig):
     """Multi-label β-CVAE for binary attributes; labels also enter the encoder as constant image channels."""
 
     family: ClassVar[str] = "beta-cvae"
+    label_kind: ClassVar[str] = "attributes"
     image_channels: int = 3
     image_size: tuple[int, int] = (64, 64)
     latent_dim: int = 128
@@ -153,6 +156,7 @@ class ClassifierConfig(ModelConfig):
     """Small convolutional classifier: the independent judge of conditional accuracy."""
 
     family: ClassVar[str] = "classifier"
+    label_kind: ClassVar[str] = "class"
     conv_channels: tuple[int, ...] = (32, 64)
     hidden_dim: int = 128
     num_classes: int = 10

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cvae.errors import ConfigError
-from cvae.models.config import (AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig,
-                                VAEConfig)
+from cvae.models.capabilities import CLASS_LABEL, Capabilities, capabilities_of
+from cvae.models.config import AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig, VAEConfig
 from cvae.models.layers import ConvDecoder, ConvEncoder, mlp
 from cvae.models.warp import WARP_DIMS, apply_warps, sample_warps
 
@@ -56,6 +56,10 @@ class GenerativeModel(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return capabilities_of(self.config, generative=True, variational=self.variational)
+
     def label_vector(self, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
         """The label as the float vector the networks see; class indices become one-hot."""
         if not self.conditional:
@@ -63,8 +67,8 @@ class GenerativeModel(nn.Module):
         if labels is None:
             raise ConfigError(f"the {self.family} model is conditional: give a label for every image")
         labels = torch.as_tensor(labels, device=device)
-        if isinstance(self.config, ConditionalVAEConfig) and labels.dim() <= 1 and not labels.is_floating_point():
-            labels = F.one_hot(labels.long().reshape(-1), self.config.num_classes)
+        if self.config.label_kind == CLASS_LABEL and labels.dim() <= 1 and not labels.is_floating_point():
+            labels = F.one_hot(labels.long().reshape(-1), self.config.label_dim)
         labels = labels.float().reshape(-1, self.config.label_dim)
         if labels.shape[0] == 1 and batch > 1:
             labels = labels.expand(batch, -1)

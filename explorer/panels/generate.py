@@ -14,7 +14,7 @@ from cvae import latent as L
 from cvae.data import DATA_DIR_ENV, load_dataset
 from cvae.errors import CvaeError
 from explorer.images import ImageView, save_png
-from explorer.panels import Panel, class_labels
+from explorer.panels import Panel, label_word, takes_class
 
 ALL_DIGITS = -1
 
@@ -25,10 +25,13 @@ class GeneratePanel(Panel):
 
     generated = QtCore.Signal()
 
-    refused_families = {
-        "classifier": "The digit judge is a classifier: it reads digits, it does not generate them.",
-        "beta-cvae": "Attribute controls for face models are not part of this panel yet.",
-    }
+    @classmethod
+    def missing(cls, capabilities) -> str | None:
+        if not capabilities.generative:
+            return "This model is a classifier: it reads images, it does not generate them."
+        if capabilities.takes_attributes:
+            return "Attribute controls (for face models) are not part of this panel yet."
+        return None
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, data_dir: str | os.PathLike | None = None):
         super().__init__(parent)
@@ -111,7 +114,7 @@ class GeneratePanel(Panel):
             return ""
         if not self.model.variational:
             return "reconstruct"
-        return "conditional" if class_labels(self.entry) else "unconditional"
+        return "conditional" if takes_class(self.entry) else "unconditional"
 
     def set_entry(self, entry) -> None:
         self.entry = entry
@@ -126,16 +129,18 @@ class GeneratePanel(Panel):
             return
         self._building = True
         self.digit_combo.clear()
+        word = label_word(entry)
+        self.digit_label.setText(f"{word.capitalize()}:")
         if self.mode == "conditional":
-            self.digit_combo.addItem("All digits", ALL_DIGITS)
+            self.digit_combo.addItem(f"All {word}{'es' if word == 'class' else 's'}", ALL_DIGITS)
             for index, name in enumerate(entry.checkpoint.label_names):
                 self.digit_combo.addItem(name, index)
             self.digit_combo.setCurrentIndex(0)
-            tip = "One digit for the whole grid, or one row per digit"
+            tip = f"One {word} for the whole grid, or one row per {word}"
         else:
             self.digit_combo.addItem("—", None)
-            tip = ("The autoencoder reconstructs test images; it takes no label." if self.mode == "reconstruct"
-                   else "The VAE is unconditional: it takes no digit label.")
+            tip = ("This model has no prior to sample from: it reconstructs test images; it takes no label."
+                   if self.mode == "reconstruct" else "This model is unconditional: it takes no label.")
         self.digit_combo.setEnabled(self.mode == "conditional")
         self.digit_label.setEnabled(self.mode == "conditional")
         self.digit_combo.setToolTip(tip)
@@ -143,7 +148,7 @@ class GeneratePanel(Panel):
         self.temperature.setEnabled(sampling)
         self.temperature_label.setEnabled(sampling)
         self.temperature.setToolTip("Scale of z ~ N(0, T² I)" if sampling else
-                                    "The autoencoder has no prior to sample from: it reconstructs test images.")
+                                    "This model has no prior to sample from: it reconstructs test images.")
         self.seed.setToolTip("The same seed gives the same grid" if sampling else
                              "The seed picks which test images are shown")
         self._building = False
@@ -177,11 +182,11 @@ class GeneratePanel(Panel):
                 classes = len(self.entry.checkpoint.label_names)
                 labels = torch.arange(classes).repeat_interleave(n)
                 count, columns = classes * n, n
-                what = f"{n} samples per digit, one row each"
+                what = f"{n} samples per {label_word(self.entry)}, one row each"
             else:
                 labels = torch.tensor([int(digit)])
                 count, columns = n * n, n
-                what = f"{n * n} samples of digit {self.entry.checkpoint.label_names[int(digit)]}"
+                what = f"{n * n} samples of {label_word(self.entry)} {self.entry.checkpoint.label_names[int(digit)]}"
         else:
             count, columns = n * n, n
             what = f"{n * n} unconditional samples"

@@ -18,7 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from cvae import latent as L
 from explorer.class_legend import ClassLegend
 from explorer.images import ImageView, to_uint8
-from explorer.panels import DIGIT_COLOURS, Panel, class_labels
+from explorer.panels import CLASS_COLOURS, Panel, label_word, takes_class
 from explorer.plane import IDENTITY, PCA, SLICE, LatentPlane, default_plane, plane_range
 
 GESTURES = ("Move: live preview  ·  Click: pin  ·  Drag: sweep  ·  Shift+drag / middle-drag: pan  ·  "
@@ -27,17 +27,11 @@ GESTURES = ("Move: live preview  ·  Click: pin  ·  Drag: sweep  ·  Shift+drag
 
 def gestures(entry=None) -> str:
     """The map's gestures, with the label keys only for a model that takes a class label."""
-    if entry is None or not class_labels(entry):
+    if not takes_class(entry):
         return GESTURES
     names = entry.checkpoint.label_names
     keys = min(len(names), 10)
     return f"{GESTURES}  ·  Keys 0–{keys - 1}: {label_word(entry)}"
-
-
-def label_word(entry) -> str:
-    """'digit' when the class names are the digits themselves, else 'class' (clothing, letters, ...)."""
-    names = entry.checkpoint.label_names or []
-    return "digit" if names and all(n.isdigit() and len(n) == 1 for n in names) else "class"
 BACKDROP_DELAY_MS = 150
 
 
@@ -84,17 +78,16 @@ class LatentMapPanel(Panel):
 
     preview_changed = QtCore.Signal()
 
-    refused_families = {
-        "classifier": "The digit judge is a classifier: it has no latent space to map.",
-        "beta-cvae": "The map colours points by class; attribute (face) models have no classes to colour by.",
-    }
-
     @classmethod
-    def unavailable_reason(cls, entry) -> str | None:
-        reason = super().unavailable_reason(entry)
-        if reason is None and entry.checkpoint.model.latent_dim < 2:
+    def missing(cls, capabilities) -> str | None:
+        if not capabilities.generative:
+            return "This model is a classifier: it has no latent space to map."
+        if capabilities.takes_attributes:
+            return ("The map colours points by class; a model conditioned on attributes has no classes to colour "
+                    "by.")
+        if capabilities.latent_dim < 2:
             return "A 1-D latent cannot be shown as a plane."
-        return reason
+        return None
 
     def __init__(self, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
@@ -316,9 +309,9 @@ class LatentMapPanel(Panel):
         notes = []
         if self.encodings is None:
             notes.append("This checkpoint carries no test-set encodings, so the map shows no scatter.")
-        if not class_labels(entry):
-            notes.append(f"The {entry.checkpoint.family.upper()} is unconditional: the digit selector does not "
-                         "apply; dots are coloured by their true digit.")
+        if not takes_class(entry):
+            notes.append("This model is unconditional: the class selector does not apply; dots are coloured by "
+                         "their true label.")
         self.note_label.setText(" ".join(notes))
         self.set_plane(self._plane_from_controls())
 
@@ -340,8 +333,8 @@ class LatentMapPanel(Panel):
 
     def _setup_digits(self) -> None:
         self._clear_digits()
-        names = self.entry.checkpoint.label_names if class_labels(self.entry) else [str(d) for d in range(10)]
-        conditional = class_labels(self.entry)
+        names = self.entry.checkpoint.label_names or []  # an unconditional model shows its data's classes, off
+        conditional = takes_class(self.entry)
         for index, name in enumerate(names):
             button = QtWidgets.QToolButton()
             button.setText(name)
@@ -353,18 +346,21 @@ class LatentMapPanel(Panel):
             if index < 10:
                 button.setShortcut(QtGui.QKeySequence(str(index)))
         self.digit = min(self.digit, len(names) - 1) if conditional else 0
-        self.digit_buttons[self.digit].setChecked(True)
-        tip = "" if conditional else (f"The {self.entry.checkpoint.family.upper()} is unconditional: it "
-                                      "takes no digit label.")
-        for button in self.digit_buttons:
+        if self.digit_buttons:
+            self.digit_buttons[self.digit].setChecked(True)
+        word = label_word(self.entry)
+        self.digit_label.setText(f"{word.capitalize()}:")
+        tip = "" if conditional else "This model is unconditional: it takes no label."
+        for index, button in enumerate(self.digit_buttons):
             button.setEnabled(conditional)
-            button.setToolTip(tip or f"Decode under digit {button.text()} (key {button.text()})")
+            key = f" (key {index})" if index < 10 else ""
+            button.setToolTip(tip or f"Decode under {word} {button.text()}{key}")
         self.digit_label.setEnabled(conditional)
         self.digit_label.setToolTip(tip)
 
     def labels_for_decode(self):
         """What the decoder gets as its label: the selected class index, or None when unconditional."""
-        if self.entry is None or not class_labels(self.entry):
+        if not takes_class(self.entry):
             return None
         return torch.tensor([self.digit])
 
@@ -416,13 +412,13 @@ class LatentMapPanel(Panel):
             self.legend.set_classes([])
             return
         points = self.plane.project(self.encodings).numpy()
-        names = self.entry.checkpoint.label_names or [str(d) for d in range(10)]
+        names = self.entry.checkpoint.label_names or []
         labels = self.labels
         if labels is not None and labels.dim() == 1 and len(labels) == len(points):
             classes = sorted(int(c) for c in torch.unique(labels))
             for c in classes:
                 mask = (labels == c).numpy()
-                colour = QtGui.QColor(DIGIT_COLOURS[c % len(DIGIT_COLOURS)])
+                colour = QtGui.QColor(CLASS_COLOURS[c % len(CLASS_COLOURS)])
                 brush = pg.mkBrush(colour.red(), colour.green(), colour.blue(), 200)
                 name = names[c] if c < len(names) else str(c)
                 scatter = PassiveScatter(points[mask, 0], points[mask, 1], size=3.5, pen=None, brush=brush,
@@ -489,8 +485,8 @@ class LatentMapPanel(Panel):
         text = f"z = ({shown})"
         if self.plane is not None and self.plane.mode != IDENTITY and self.preview_xy is not None:
             text = f"plane ({self.preview_xy[0]:+.2f}, {self.preview_xy[1]:+.2f}) → " + text
-        if class_labels(self.entry):
-            text += f"<br>digit {self.entry.checkpoint.label_names[self.digit]}"
+        if takes_class(self.entry):
+            text += f"<br>{label_word(self.entry)} {self.entry.checkpoint.label_names[self.digit]}"
         return text
 
     def _mouse_moved(self, scene_pos: QtCore.QPointF) -> None:
@@ -556,7 +552,7 @@ class LatentMapPanel(Panel):
     # ----- digit -----
     def set_digit(self, digit: int) -> None:
         """Decode the same z (preview and pins) under another digit, and redraw the backdrop."""
-        if self.entry is None or not class_labels(self.entry):
+        if not takes_class(self.entry):
             return
         self.digit = int(digit)
         button = self.digit_group.button(self.digit)
