@@ -1,13 +1,16 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from cvae.checkpoint import load_checkpoint
 from cvae.latent import sample_prior
 from tests.formats import make_celeba_hq, make_mnist
+from trainer.callbacks import MetricsLog
 from trainer.cli import main
 
 TINY = ["--conv-channels", "4,8", "--hidden-dim", "16", "--batch-size", "32", "--device", "cpu", "--quiet"]
@@ -175,3 +178,240 @@ def test_regularisation_options_reach_the_saved_configurations(mnist_dir, tmp_pa
                          "--warp", "2", *TINY], capsys)
     assert code == 2
     assert_one_clear_line(err, "warp_probability")
+
+
+# ----- numbers that make no sense are refused before any data is loaded -----
+
+@pytest.fixture
+def no_data_loading(monkeypatch):
+    """Fails the test if the CLI starts loading data (option checks must come first)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("data was loaded before the options were checked")
+    monkeypatch.setattr("trainer.cli.load_dataset", refuse)
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--epochs", "0", "at least 1, got 0"),
+    ("--epochs", "-1", "at least 1, got -1"),
+    ("--batch-size", "0", "at least 1, got 0"),
+    ("--lr", "0", "positive number, got 0"),
+    ("--lr", "nan", "positive number, got nan"),
+    ("--limit", "0", "at least 1, got 0"),
+    ("--limit", "-5", "at least 1, got -5"),
+    ("--test-limit", "0", "at least 1, got 0"),
+    ("--image-size", "0", "at least 4, got 0"),
+    ("--beta", "nan", "finite"),
+    ("--weight-decay", "-1", "zero or positive, got -1"),
+])
+def test_bad_numbers_are_refused_before_any_data_is_loaded(option, value, expected, mnist_dir, tmp_path, capsys,
+                                                           no_data_loading):
+    out = tmp_path / "runs" / "x.pt"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY]
+    code, err = run_cli([*args, option, value], capsys)  # given last, so it wins over TINY's --batch-size
+    assert code == 2
+    assert_one_clear_line(err, option, expected)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_refuses_zero_or_fewer_epochs_than_done(mnist_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run.pt"
+    code, _ = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "2", "--output", str(out),
+                       *TINY], capsys)
+    assert code == 0
+    before = out.read_bytes(), MetricsLog.path_for(out).read_bytes()
+    monkeypatch.setattr("trainer.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded before the check"))
+    for epochs, expected in (("0", "--epochs must be at least 1, got 0"),
+                             ("1", "--epochs 1 is fewer than the 2 epochs")):
+        code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), "--resume",
+                             "--epochs", epochs, *TINY], capsys)
+        assert code == 2
+        assert_one_clear_line(err, expected)
+        assert (out.read_bytes(), MetricsLog.path_for(out).read_bytes()) == before
+
+
+# ----- the output location is checked before anything is loaded or trained -----
+
+def unwritable_folder(tmp_path):
+    """A folder that refuses new files even to root, or None: chmod where it is enforced, else /sys or /proc."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    candidates = [locked, Path("/sys"), Path("/proc")]
+    for folder in candidates:
+        try:
+            (folder / ".cvae-probe").touch()
+        except OSError:
+            return folder
+        (folder / ".cvae-probe").unlink()
+    return None
+
+
+def test_output_in_a_folder_that_cannot_be_written(mnist_dir, tmp_path, capsys, no_data_loading):
+    try:
+        folder = unwritable_folder(tmp_path)
+        if folder is None:
+            pytest.skip("no folder here refuses writes (root ignores chmod, and /sys and /proc accept files)")
+        code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output",
+                             str(folder / "out.pt"), *TINY], capsys)
+        assert code == 2
+        assert_one_clear_line(err, str(folder / "out.pt"), f"cannot create files in {folder}", "writable folder")
+        assert not (folder / "out.pt").exists() and not (folder / "out.metrics.jsonl").exists()
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_output_that_is_a_folder(mnist_dir, tmp_path, capsys, no_data_loading, overwrite):
+    folder = tmp_path / "run.pt"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("keep")
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(folder), *TINY,
+                         *(["--overwrite"] if overwrite else [])], capsys)
+    assert code == 2
+    assert_one_clear_line(err, str(folder), "is a folder", "checkpoint file path")
+    assert [p.name for p in folder.iterdir()] == ["inside.txt"]
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "under-proc"])
+def test_output_whose_folder_cannot_be_created(mnist_dir, tmp_path, capsys, no_data_loading, where):
+    if where == "under-a-file":
+        (tmp_path / "notes.txt").write_text("a file, not a folder")
+        out, expected = tmp_path / "notes.txt" / "runs" / "x.pt", f"{tmp_path / 'notes.txt'} is a file, not a folder"
+    else:
+        if not Path("/proc/self").exists():
+            pytest.skip("no /proc on this system")
+        out, expected = Path("/proc/cvae-nowhere/x.pt"), "cannot create files in /proc"
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY], capsys)
+    assert code == 2
+    assert_one_clear_line(err, str(out), expected)
+    if where == "under-a-file":
+        assert (tmp_path / "notes.txt").read_text() == "a file, not a folder"
+
+
+def test_no_room_for_a_checkpoint(mnist_dir, tmp_path, capsys, monkeypatch, no_data_loading):
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr("shutil.disk_usage", lambda path: real(path)._replace(free=300_000))
+    out = tmp_path / "runs" / "x.pt"
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY], capsys)
+    assert code == 2
+    assert_one_clear_line(err, str(out), "0.3 MB free", "needs at least")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_no_room_for_a_large_model_is_found_before_training(mnist_dir, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr("shutil.disk_usage", lambda path: real(path)._replace(free=20_000_000))
+    out = tmp_path / "x.pt"  # ~1.6 M parameters: weights and Adam's two moments need ~26 MB
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY,
+                         "--hidden-dim", "4096"], capsys)
+    assert code == 2
+    assert_one_clear_line(err, str(out), "20.0 MB free", "needs about")
+    assert list(tmp_path.iterdir()) == [tmp_path / "data"]
+
+
+def test_metrics_log_that_cannot_be_written_mid_run_ends_in_one_line(mnist_dir, tmp_path, capsys, monkeypatch):
+    class LogBecomesAFolder(MetricsLog):
+        def on_epoch(self, record):
+            super().on_epoch(record)
+            if record["epoch"] == 1:
+                self.path.unlink()
+                self.path.mkdir()
+
+    monkeypatch.setattr("trainer.cli.MetricsLog", LogBecomesAFolder)
+    out = tmp_path / "run.pt"
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "3", "--output", str(out),
+                         *TINY], capsys)
+    assert code == 2
+    assert_one_clear_line(err, f"cannot write {MetricsLog.path_for(out)}", "last good checkpoint (epoch 2)")
+    assert load_checkpoint(out).epoch == 2
+
+
+def test_disk_full_while_saving_keeps_the_last_good_checkpoint(mnist_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import trainer.loop
+
+    real, calls = trainer.loop.save_checkpoint, []
+
+    def fills_the_disk_the_second_time(checkpoint, path, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(checkpoint, path, **kwargs)
+
+    monkeypatch.setattr("trainer.loop.save_checkpoint", fills_the_disk_the_second_time)
+    out = tmp_path / "run.pt"
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "3", "--output", str(out),
+                         *TINY], capsys)
+    assert code == 2
+    assert_one_clear_line(err, f"cannot write {out}", os.strerror(errno.ENOSPC), "last good checkpoint (epoch 1)")
+    assert load_checkpoint(out).epoch == 1
+    assert len(MetricsLog.path_for(out).read_text().splitlines()) == 1
+
+
+# ----- exit codes 3 and 130, and --overwrite -----
+
+@pytest.mark.parametrize("lr", ["1e20", "1e38"])  # NaN loss at batch 2; an Adam step beyond float32's range
+def test_diverging_loss_exits_3_and_leaves_the_earlier_run(mnist_dir, tmp_path, capsys, lr):
+    out = tmp_path / "run.pt"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY]
+    assert run_cli([*args, "--epochs", "1"], capsys)[0] == 0
+    before = out.read_bytes(), MetricsLog.path_for(out).read_bytes()
+    code, err = run_cli([*args, "--epochs", "2", "--overwrite", "--lr", lr], capsys)
+    assert code == 3
+    assert_one_clear_line(err, "training diverged", "epoch 1", "no checkpoint was written", "lower learning rate")
+    assert (out.read_bytes(), MetricsLog.path_for(out).read_bytes()) == before
+
+
+class InterruptAt(MetricsLog):
+    """Delivers a real SIGINT to this process at (epoch, batch), as Ctrl-C in the terminal would."""
+    at = (2, 1)
+
+    def on_batch(self, progress):
+        if (progress.epoch, progress.batch) == self.at:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_exits_130_and_keeps_the_finished_epoch(mnist_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("trainer.cli.MetricsLog", InterruptAt)
+    out, handler = tmp_path / "run.pt", signal.getsignal(signal.SIGINT)
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "3", "--output", str(out),
+                         *TINY], capsys)
+    assert code == 130
+    assert err.strip().splitlines() == [f"cvae-train: cancelled; epoch 1 is saved in {out}; continue with --resume"]
+    assert load_checkpoint(out).epoch == 1
+    assert signal.getsignal(signal.SIGINT) is handler  # Ctrl-C works as before again
+
+
+def test_ctrl_c_in_the_first_epoch_of_an_overwrite_leaves_the_old_run(mnist_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run.pt"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY]
+    assert run_cli([*args, "--epochs", "1"], capsys)[0] == 0
+    before = out.read_bytes(), MetricsLog.path_for(out).read_bytes()
+    monkeypatch.setattr(InterruptAt, "at", (1, 2))
+    monkeypatch.setattr("trainer.cli.MetricsLog", InterruptAt)
+    code, err = run_cli([*args, "--epochs", "2", "--overwrite"], capsys)
+    assert code == 130
+    assert err.strip().splitlines() == [f"cvae-train: cancelled before the first epoch finished; {out} was not "
+                                        "touched"]
+    assert (out.read_bytes(), MetricsLog.path_for(out).read_bytes()) == before
+
+
+def test_overwrite_replaces_an_existing_run_and_its_absence_refuses(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run.pt"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), *TINY]
+    assert run_cli([*args, "--epochs", "2"], capsys)[0] == 0
+    before = out.read_bytes(), MetricsLog.path_for(out).read_bytes()
+    code, err = run_cli([*args, "--epochs", "1", "--model", "vae", "--latent-dim", "3"], capsys)
+    assert code == 2
+    assert_one_clear_line(err, f"{out} already exists", "--overwrite")
+    assert (out.read_bytes(), MetricsLog.path_for(out).read_bytes()) == before
+    code, _ = run_cli([*args, "--epochs", "1", "--model", "vae", "--latent-dim", "3", "--overwrite"], capsys)
+    assert code == 0
+    replaced = load_checkpoint(out)
+    assert replaced.family == "vae" and replaced.epoch == 1 and len(replaced.history) == 1
+    assert [json.loads(line)["epoch"] for line in MetricsLog.path_for(out).read_text().splitlines()] == [1]

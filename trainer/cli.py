@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 from cvae.checkpoint import read_checkpoint_dict
 from cvae.data import DATASETS, load_dataset
+from cvae.device import resolve_device
 from cvae.errors import CvaeError
 from cvae.models import MODELS, build_model, config_class
 from trainer.callbacks import MetricsLog
@@ -19,6 +24,8 @@ from trainer.progress import ProgressBar
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 2, 3, 130
 DEFAULT_EPOCHS = 10
+MIN_FREE_BYTES = 4_000_000  # asked of the output's disk before anything is known about the model
+MB = 1_000_000
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -113,29 +120,117 @@ def model_config(args, train_data):
     return cls(**values)
 
 
-def run(args, stderr=sys.stderr) -> int:
-    output = Path(args.output)
-    if args.resume:
-        read_checkpoint_dict(output)  # fails early, with the checkpoint's own message, before data is loaded
-    elif output.exists() and not args.overwrite:
+def check_numbers(args) -> None:
+    """Options that cannot mean anything, refused by name before any data is loaded (0 is not "the default")."""
+    for option, value, low in (("--epochs", args.epochs, 1), ("--batch-size", args.batch_size, 1),
+                               ("--limit", args.limit, 1), ("--test-limit", args.test_limit, 1),
+                               ("--image-size", args.image_size, 4)):  # 4 px: the smallest any model accepts
+        if value is not None and value < low:
+            raise CvaeError(f"{option} must be at least {low}, got {value}")
+    if not args.lr > 0 or math.isinf(args.lr):
+        raise CvaeError(f"--lr must be a positive number, got {args.lr:g}")
+    for option, value in (("--beta", args.beta), ("--weight-decay", args.weight_decay),
+                          ("--beta-warmup", args.beta_warmup), ("--ema", args.ema), ("--warp", args.warp),
+                          ("--decoder-dropout", args.decoder_dropout)):
+        if value is not None and not math.isfinite(value):
+            raise CvaeError(f"{option} must be a finite number, got {value:g}")
+        if value is not None and value < 0:
+            raise CvaeError(f"{option} must be zero or positive, got {value:g}")
+
+
+def nearest_existing_folder(path: Path) -> Path:
+    """`path` itself or the closest ancestor that exists (where its missing folders would be created)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def check_output(output: Path, resume: bool, overwrite: bool) -> dict | None:
+    """Everything about --output that can be known before loading data and training: not a folder, not an
+    earlier run unless asked, a folder that exists (or can be made) and takes new files, room for a checkpoint.
+    Returns the checkpoint to resume, when resuming. Nothing on disk is changed."""
+    if output.is_dir():
+        raise CvaeError(f"--output {output} is a folder; expected a checkpoint file path such as {output / 'run.pt'}")
+    resumed = None
+    if resume:
+        resumed = read_checkpoint_dict(output)  # fails early, with the checkpoint's own message
+    elif output.exists() and not overwrite:
         raise CvaeError(f"{output} already exists; pass --resume to continue it or --overwrite to replace it")
-    if output.exists() and output.is_dir():
-        raise CvaeError(f"{output} is a folder; --output must be a checkpoint file path")
+    metrics = MetricsLog.path_for(output)
+    if metrics.is_dir():
+        raise CvaeError(f"--output {output}: its metrics log {metrics} is a folder; expected a file or nothing there")
+    if metrics.exists() and not os.access(metrics, os.W_OK):
+        raise CvaeError(f"--output {output}: its metrics log {metrics} is read-only; expected a writable file")
+    folder = nearest_existing_folder(output.parent)
+    if not folder.is_dir():
+        raise CvaeError(f"--output {output}: {folder} is a file, not a folder; expected a folder to hold the "
+                        "checkpoint")
+    try:  # os.access says yes for /sys and /proc, and for root almost anywhere: only trying tells
+        handle, probe = tempfile.mkstemp(prefix=".cvae-train-", suffix=".probe", dir=folder)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CvaeError(f"--output {output}: cannot create files in {folder} ({exc.strerror or exc}); expected a "
+                        "writable folder") from None
+    needed = MIN_FREE_BYTES + (output.stat().st_size if resume else 0)  # written beside the old file, then renamed
+    check_room(output, folder, needed, "at least")
+    return resumed
+
+
+def check_room(output: Path, folder: Path, needed: int, how: str) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise CvaeError(f"--output {output}: only {free / MB:.1f} MB free in {folder}; a checkpoint of this run "
+                        f"needs {how} {math.ceil(needed / MB)} MB")
+
+
+def checkpoint_size(model, config: TrainConfig, test_images: int) -> int:
+    """About what a training checkpoint of `model` takes: float32 weights, Adam's two moments, the live weights
+    beside an EMA, the final epoch's half-precision test encodings, and some room for the rest."""
+    parameters = sum(p.numel() for p in model.parameters())
+    copies = 3 + (1 if config.ema_decay else 0)
+    encodings = test_images * (getattr(model, "latent_dim", 0) or 0) * 2 + test_images * 8
+    return parameters * 4 * copies + encodings + MB
+
+
+def run(args, stderr=None) -> int:
+    stderr = stderr or sys.stderr  # looked up now, so a redirected sys.stderr is honoured
+    check_numbers(args)
+    output = Path(args.output)
+    existed = output.exists()
+    resumed = check_output(output, args.resume, args.overwrite)
+    resolve_device(args.device)  # an unusable --device is reported before minutes of loading
+    if resumed is not None:
+        done = int(resumed.get("epoch") or 0)
+        total = args.epochs if args.epochs is not None else int((resumed.get("train_config") or {}).get("epochs", 0))
+        if args.epochs is not None and args.epochs < done:
+            raise CvaeError(f"--epochs {args.epochs} is fewer than the {done} epochs {output} has already trained; "
+                            f"give more than {done} to continue it")
+        if done and total == done:
+            if not args.quiet:
+                print(f"{output} already has all {done} epochs; nothing to train (give a larger --epochs to "
+                      "continue it)", file=stderr)
+            return 0
+        config = None
+    else:
+        config = TrainConfig(epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS,
+                             batch_size=args.batch_size, learning_rate=args.lr, lr_schedule=args.lr_schedule,
+                             beta=args.beta, beta_warmup_epochs=args.beta_warmup, weight_decay=args.weight_decay,
+                             seed=args.seed, ema_decay=args.ema, device=args.device, mixed_precision=not args.no_amp)
     train_data = load_dataset(args.dataset, args.data_dir, "train", args.download, args.image_size, args.limit)
     test_data = load_dataset(args.dataset, args.data_dir, "test", False, args.image_size, args.test_limit)
     cancel = threading.Event()
     callbacks = [MetricsLog(MetricsLog.path_for(output))]
-    if not args.quiet:
-        callbacks.append(ProgressBar(stderr))
-    if args.resume:
+    bar = None if args.quiet else ProgressBar(stderr)
+    if bar is not None:
+        callbacks.append(bar)
+    if config is None:
         trainer = Trainer.resume(output, train_data, test_data, callbacks, cancel, epochs=args.epochs,
                                  device=args.device)
     else:
-        config = TrainConfig(epochs=args.epochs or DEFAULT_EPOCHS, batch_size=args.batch_size,
-                             learning_rate=args.lr, lr_schedule=args.lr_schedule, beta=args.beta,
-                             beta_warmup_epochs=args.beta_warmup, weight_decay=args.weight_decay, seed=args.seed,
-                             ema_decay=args.ema, device=args.device, mixed_precision=not args.no_amp)
         model = build_model(model_config(args, train_data))
+        check_room(output, nearest_existing_folder(output.parent),
+                   checkpoint_size(model, config, len(test_data)), "about")
         trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
 
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
@@ -143,9 +238,15 @@ def run(args, stderr=sys.stderr) -> int:
         result = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        if bar is not None:
+            bar.close()  # an error or a cancel mid-epoch must not print after a half-drawn bar
     if result.status == "cancelled":
-        where = f"epoch {result.epoch} is saved in {output}" if result.epoch else "no epoch finished"
-        print(f"cvae-train: cancelled; {where}; continue with --resume", file=stderr)
+        if result.epoch:
+            print(f"cvae-train: cancelled; epoch {result.epoch} is saved in {output}; continue with --resume",
+                  file=stderr)
+        else:
+            kept = f"{output} was not touched" if existed else "nothing was saved"
+            print(f"cvae-train: cancelled before the first epoch finished; {kept}", file=stderr)
         return EXIT_CANCELLED
     if not args.quiet:
         print(f"saved {output} (epoch {result.epoch}); metrics in {MetricsLog.path_for(output)}", file=stderr)

@@ -36,6 +36,10 @@ class TrainingDiverged(CvaeError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
+class OutputWriteError(CvaeError):
+    """The checkpoint or the metrics log could not be written during training; the last good checkpoint was kept."""
+
+
 class TrainingCancelled(Exception):
     """Raised inside the loop when the cancel flag is seen; `run` turns it into a result."""
 
@@ -86,6 +90,7 @@ class Trainer:
         self.noise_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
         torch.manual_seed(config.seed + 2)  # dropout draws from the global generator
         self.epoch = 0
+        self.saved_epoch = 0  # the epoch of the checkpoint now on disk from this run (0: none)
         self.history: list[dict] = []
         self.ema_steps = 0
         self.ema = ([p.detach().clone() for p in self.model.parameters()] if config.ema_decay else None)
@@ -137,7 +142,7 @@ class Trainer:
                 for parameter, live in zip(trainer.model.parameters(), state["live_weights"]):
                     parameter.copy_(live)
             trainer.ema_steps = int(state["ema_steps"])
-        trainer.epoch = checkpoint.epoch
+        trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.history = list(checkpoint.history)
         return trainer
 
@@ -152,6 +157,7 @@ class Trainer:
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
                 record = self._train_epoch(epoch, started, start_epoch)
                 if self.test_data is not None:
+                    self._phase("evaluating", len(self.test_data))
                     record.update(self.evaluate(self.test_data, prefix="test_"))
                     self._guard(record, epoch)
                 self.epoch = epoch
@@ -167,6 +173,9 @@ class Trainer:
         except torch.OutOfMemoryError:
             raise CvaeError(f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
                             f"{self._kept()}. Try a smaller batch size.") from None
+        except OSError as exc:  # a callback's file (the metrics log); the checkpoint's own failures come from save
+            raise OutputWriteError(f"cannot write {exc.filename or 'an output file'}: {exc.strerror or exc}; "
+                                   f"{self._kept()}") from None
         result = TrainResult(status, self.epoch, list(self.history), self.checkpoint_path)
         for callback in self.callbacks:
             callback.on_end(result)
@@ -205,13 +214,18 @@ class Trainer:
                 terms = self.model.loss(images, labels, beta=beta, generator=self.noise_generator)
             loss = terms["loss"]
             self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                loss.backward()
-                self.optimizer.step()
+            try:
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    loss.backward()
+                    self.optimizer.step()
+            except RuntimeError as exc:  # a step so large it leaves float32's range (a huge --lr): a divergence
+                if "overflow" not in str(exc):
+                    raise
+                self._diverged(epoch, batch_index)
             self._update_ema()
             n = images.shape[0]
             seen += n
@@ -275,8 +289,12 @@ class Trainer:
                                "Try a lower learning rate.")
 
     def _kept(self) -> str:
-        return (f"the last good checkpoint (epoch {self.epoch}) is kept at {self.checkpoint_path}"
-                if self.epoch else "no checkpoint was written")
+        return (f"the last good checkpoint (epoch {self.saved_epoch}) is kept at {self.checkpoint_path}"
+                if self.saved_epoch else "no checkpoint was written")
+
+    def _phase(self, phase: str, images: int | None = None) -> None:
+        for callback in self.callbacks:
+            callback.on_phase(phase, images)
 
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
@@ -306,6 +324,7 @@ class Trainer:
                    if k.startswith("test_") or k.startswith("train_")}
         derived = {}
         if with_encodings and self.test_data is not None and getattr(self.model, "latent_dim", None):
+            self._phase("encoding", len(self.test_data))
             self.model.eval()
             labels = self.test_data.labels if self.model.conditional else None
             derived = {"test_encodings": encode_means(self.model, self.test_data.images, labels).cpu().half(),
@@ -315,7 +334,13 @@ class Trainer:
             train_config=self.config.to_dict(), epoch=self.epoch, metrics=metrics, history=self.history,
             training_state=state, derived=derived,
         )
-        save_checkpoint(checkpoint, self.checkpoint_path)
+        self._phase("saving")
+        try:
+            save_checkpoint(checkpoint, self.checkpoint_path)
+        except OSError as exc:  # the write is atomic: whatever was at the path before is still there
+            raise OutputWriteError(f"cannot write {self.checkpoint_path}: {exc.strerror or exc}; "
+                                   f"{self._kept()}") from None
+        self.saved_epoch = self.epoch
 
     @torch.no_grad()
     def _preview_inputs(self):
