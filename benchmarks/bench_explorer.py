@@ -15,7 +15,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -54,10 +53,10 @@ def bench_decodes(model, repeats: int) -> dict[str, float]:
 
     from cvae import latent as L
     labels = torch.tensor([3]) if model.conditional else None
-    plane = [0.0, 0.0]
     extra = [0.0] * (model.latent_dim - 2)
-    def backdrop():
-        L.decode_grid(model, (-3, 3), (-3, 3), 20, 20, labels, base=[*plane, *extra])
+
+    def backdrop():  # the map's default plane: the latent itself (2-D) or a slice through dims 0 and 1
+        L.decode_grid(model, (-3, 3), (-3, 3), 20, 20, labels)
 
     results = {"preview decode (1 image)": _median_ms(lambda: L.decode(model, [0.3, -0.7] + extra, labels), repeats)}
     decoder = type(model.decoder)

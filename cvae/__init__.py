@@ -1,5 +1,8 @@
-"""cVAE Explorer core: models, data, checkpoints, latent operations and metrics (torch only, no Qt)."""
+"""cVAE Explorer core: models, data, checkpoints, latent operations and metrics (torch only, no Qt).
 
-from cvae.errors import CheckpointError, CvaeError, DatasetError
+Every error a user can cause is a CvaeError subclass with one sentence naming what, where and what was expected.
+"""
 
-__all__ = ["CvaeError", "DatasetError", "CheckpointError"]
+from cvae.errors import CheckpointError, ConfigError, CvaeError, DatasetError, ResourceError
+
+__all__ = ["CvaeError", "DatasetError", "CheckpointError", "ConfigError", "ResourceError"]

@@ -15,3 +15,7 @@ class CheckpointError(CvaeError):
 
 class ConfigError(CvaeError):
     """A model or training option is out of range or unknown."""
+
+
+class ResourceError(CvaeError):
+    """The machine ran out of something the job needs (GPU or CPU memory, disk space); the input may be fine."""

@@ -7,11 +7,12 @@ call wherever the caller asks for many images.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 
+from cvae.errors import ConfigError
 from cvae.models import GenerativeModel
+from cvae.plane import LatentPlane, plane_for
 
 
 def prepare_for_inference(model: torch.nn.Module) -> torch.nn.Module:
@@ -61,33 +62,20 @@ def encode_means(model: GenerativeModel, images: torch.Tensor, labels=None, batc
     return torch.cat(out) if out else torch.empty(0, model.latent_dim, device=device)
 
 
-def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], columns: int, rows: int,
-                ) -> torch.Tensor:
-    """Centres of a rows×columns grid of cells over the rectangle, row-major, top row (largest y) first."""
-    x0, x1 = x_range
-    y0, y1 = y_range
-    xs = x0 + (torch.arange(columns, dtype=torch.float32) + 0.5) * (x1 - x0) / columns
-    ys = y1 - (torch.arange(rows, dtype=torch.float32) + 0.5) * (y1 - y0) / rows
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-
-
 @torch.no_grad()
 def decode_grid(model: GenerativeModel, x_range: tuple[float, float], y_range: tuple[float, float],
-                columns: int, rows: int, labels=None, dims: tuple[int, int] = (0, 1),
-                base: Sequence[float] | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The manifold grid: decode cell centres of a 2-D region in one batched call.
+                columns: int, rows: int, labels=None, plane: LatentPlane | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The manifold grid: decode the cell centres of a rectangle of `plane` (by default the latent itself when it
+    is 2-D, else the slice through dimensions 0 and 1 at zero) in one batched call.
 
-    For latents above 2-D the two chosen `dims` vary and the others stay at `base` (zeros by default).
-    Returns (rows*columns, C, H, W) images, row-major from the top, and the (rows*columns, latent_dim) points.
+    Returns (rows·columns, C, H, W) images, row-major from the top, and the (rows·columns, latent_dim) points.
     """
-    plane = grid_points(x_range, y_range, columns, rows)
-    z = torch.zeros(plane.shape[0], model.latent_dim)
-    if base is not None:
-        z[:] = torch.as_tensor(base, dtype=torch.float32).reshape(1, -1)
-    z[:, dims[0]] = plane[:, 0]
-    z[:, dims[1]] = plane[:, 1]
-    z = z.to(_device(model))
+    plane = plane or plane_for(model.latent_dim)
+    if plane.latent_dim != model.latent_dim:
+        raise ConfigError(f"the plane lies in a {plane.latent_dim}-D latent space but the model's is "
+                          f"{model.latent_dim}-D")
+    z = plane.grid(x_range, y_range, columns, rows).to(_device(model))
     return model.decode(z, labels), z
 
 
@@ -112,18 +100,12 @@ def interpolate(z0, z1, steps: int, method: str = "linear") -> torch.Tensor:
     if method == "linear":
         return (1 - t) * z0 + t * z1
     if method not in ("spherical", "slerp"):
-        raise ValueError(f"unknown interpolation {method!r}; expected linear or spherical")
+        raise ConfigError(f"unknown interpolation {method!r}; expected linear or spherical")
     cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1, 1))
     if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
         return (1 - t) * z0 + t * z1
     return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-
-
-@torch.no_grad()
-def interpolate_images(model: GenerativeModel, z0, z1, steps: int, labels=None, method: str = "linear",
-                       ) -> torch.Tensor:
-    return decode(model, interpolate(z0, z1, steps, method), labels)
 
 
 @torch.no_grad()

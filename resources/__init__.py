@@ -14,8 +14,3 @@ def bundled_checkpoints() -> list[Path]:
     present = {p.name: p for p in FOLDER.glob("*.pt")}
     ordered = [present.pop(name) for name in ORDER if name in present]
     return ordered + [present[name] for name in sorted(present)]
-
-
-def judge_checkpoint() -> Path | None:
-    path = FOLDER / "mnist-judge.pt"
-    return path if path.is_file() else None

@@ -1,4 +1,5 @@
 import gzip
+import re
 
 import pytest
 import torch
@@ -166,3 +167,14 @@ def test_partition_file_that_is_missing_or_a_folder(tmp_path):
     (tmp_path / "folder.txt").mkdir()
     with pytest.raises(DatasetError, match=r"cannot read partition file \S*folder\.txt: .*[Ii]s a directory"):
         read_partition(tmp_path / "folder.txt")
+
+
+@pytest.mark.parametrize("images, labels, message", [
+    (torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.long), "uint8 tensor, got torch.float32"),
+    (torch.zeros(4, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), "of shape (4, 8, 8)"),
+    (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(3, dtype=torch.long), "3 labels for 4 images"),
+])
+def test_in_memory_dataset_rejects_bad_tensors_with_a_dataset_error(images, labels, message):
+    from cvae.data.dataset import ImageDataset
+    with pytest.raises(DatasetError, match=re.escape(message)):
+        ImageDataset("mine", "train", images, labels, ["a"], "class")

@@ -2,7 +2,9 @@ import pytest
 import torch
 
 from cvae import latent
+from cvae.errors import ConfigError
 from cvae.models import BetaCVAEConfig, ConditionalVAEConfig, VAEConfig, build_model
+from cvae.plane import LatentPlane, grid_points
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,7 @@ def test_decode_a_single_point_matches_the_decoder(cvae_model):
 
 
 def test_grid_is_row_major_from_the_top_and_batched(cvae_model):
-    points = latent.grid_points((-2, 2), (-1, 1), columns=4, rows=2)
+    points = grid_points((-2, 2), (-1, 1), columns=4, rows=2)
     assert points.shape == (8, 2)
     assert points[0].tolist() == [-1.5, 0.5] and points[3].tolist() == [1.5, 0.5]
     assert points[4].tolist() == [-1.5, -0.5]
@@ -31,7 +33,7 @@ def test_grid_is_row_major_from_the_top_and_batched(cvae_model):
 def test_grid_slices_higher_latents_around_a_base_point():
     model = build_model(VAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4, latent_dim=5)).eval()
     base = torch.arange(5, dtype=torch.float32)
-    images, z = latent.decode_grid(model, (-1, 1), (-1, 1), 3, 3, dims=(1, 3), base=base)
+    images, z = latent.decode_grid(model, (-1, 1), (-1, 1), 3, 3, plane=LatentPlane.slice(5, (1, 3), base))
     assert images.shape == (9, 1, 8, 8)
     assert torch.equal(z[:, [0, 2, 4]], base[[0, 2, 4]].expand(9, 3))
     assert z[:, 1].unique().numel() == 3 and z[:, 3].unique().numel() == 3
@@ -55,8 +57,6 @@ def test_interpolation_ends_at_both_points():
     assert torch.allclose(linear_mid, torch.tensor([0.5, 1.0]))
     # slerp between orthogonal vectors of norm 1 and 2 bulges outwards compared with the straight line
     assert latent.interpolate(z0, z1, 3, "spherical")[1].norm() > linear_mid.norm()
-    with pytest.raises(ValueError, match="unknown interpolation"):
-        latent.interpolate(z0, z1, 3, "cubic")
 
 
 def test_encode_means_accepts_uint8_and_batches(cvae_model):
@@ -99,3 +99,22 @@ def test_inference_preparation_keeps_the_decodes():
     assert not prepared.training
     assert prepared.decoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(prepared.decode(z, y), before, atol=1e-5)
+
+
+def test_grid_through_a_pca_plane_decodes_the_plane_points():
+    model = build_model(VAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4, latent_dim=5)).eval()
+    plane = LatentPlane.pca(torch.randn(50, 5, generator=torch.Generator().manual_seed(0)))
+    images, z = latent.decode_grid(model, (-1, 1), (-2, 2), 4, 3, plane=plane)
+    assert torch.allclose(z, plane.base + grid_points((-1, 1), (-2, 2), 4, 3) @ plane.axes, atol=1e-6)
+    assert torch.equal(images, latent.decode(model, z))
+
+
+def test_grid_refuses_a_plane_of_another_latent_size():
+    model = build_model(VAEConfig(image_size=(8, 8), conv_channels=(2,), hidden_dim=4, latent_dim=5)).eval()
+    with pytest.raises(ConfigError, match="3-D latent space but the model's is 5-D"):
+        latent.decode_grid(model, (-1, 1), (-1, 1), 2, 2, plane=LatentPlane.slice(3))
+
+
+def test_unknown_interpolation_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown interpolation 'cubic'"):
+        latent.interpolate([0.0, 0.0], [1.0, 1.0], 3, "cubic")

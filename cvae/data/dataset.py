@@ -7,6 +7,8 @@ from typing import Iterator
 
 import torch
 
+from cvae.errors import DatasetError
+
 
 @dataclass
 class ImageDataset:
@@ -22,9 +24,11 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError("images must be an (N, C, H, W) uint8 tensor")
+            raise DatasetError(f"the {self.name} {self.split} images must be an (N, C, H, W) uint8 tensor, got "
+                               f"{self.images.dtype} of shape {tuple(self.images.shape)}")
         if self.labels.shape[0] != self.images.shape[0]:
-            raise ValueError(f"{self.labels.shape[0]} labels for {self.images.shape[0]} images")
+            raise DatasetError(f"the {self.name} {self.split} set has {self.labels.shape[0]} labels for "
+                               f"{self.images.shape[0]} images; expected one label (row) per image")
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -159,14 +159,7 @@ class GenerativeModel(nn.Module):
             "kl": kl.mean().detach(),
         }
 
-    # ----- conveniences (pythae-style) -----
-    @torch.no_grad()
-    def sample(self, count: int, labels: torch.Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        z = torch.randn((count, self.latent_dim), generator=generator, device=device) * temperature
-        return self.decode(z, labels)
-
+    # ----- conveniences (sampling the prior is cvae.latent.sample_prior) -----
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 import torch
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from cvae import latent as L
 from cvae.data import DATA_DIR_ENV, load_dataset
@@ -22,8 +22,6 @@ ALL_DIGITS = -1
 class GeneratePanel(Panel):
     key = "generate"
     title = "Generate"
-
-    generated = QtCore.Signal()
 
     @classmethod
     def missing(cls, capabilities) -> str | None:
@@ -201,7 +199,6 @@ class GeneratePanel(Panel):
         self.view.set_image(self.grid)
         self.caption.setText(caption)
         self.save_button.setEnabled(True)
-        self.generated.emit()
 
     def _reconstruct(self, n: int, seed: int) -> torch.Tensor | None:
         data = self._test_set()

@@ -19,7 +19,7 @@ from cvae import latent as L
 from explorer.class_legend import ClassLegend
 from explorer.images import ImageView, to_uint8
 from explorer.panels import CLASS_COLOURS, Panel, label_word, takes_class
-from explorer.plane import IDENTITY, PCA, SLICE, LatentPlane, default_plane, plane_range
+from cvae.plane import IDENTITY, PCA, SLICE, LatentPlane, default_plane, plane_range
 
 GESTURES = ("Move: live preview  ·  Click: pin  ·  Drag: sweep  ·  Shift+drag / middle-drag: pan  ·  "
             "Wheel / right-drag: zoom")
@@ -75,8 +75,6 @@ class Pin:
 class LatentMapPanel(Panel):
     key = "map"
     title = "Latent map"
-
-    preview_changed = QtCore.Signal()
 
     @classmethod
     def missing(cls, capabilities) -> str | None:
@@ -477,7 +475,6 @@ class LatentMapPanel(Panel):
         self.preview_z = z
         self.preview.set_image(image)
         self.point_label.setText(self._describe(z))
-        self.preview_changed.emit()
 
     def _describe(self, z: torch.Tensor) -> str:
         values = z.reshape(-1).tolist()
@@ -595,8 +592,8 @@ class LatentMapPanel(Panel):
         columns, rows = self.backdrop_grid()
         started = QtCore.QElapsedTimer()
         started.start()
-        images, _ = self.plane.decode_grid(self.model, (rect.left(), rect.right()), (rect.top(), rect.bottom()),
-                                           columns, rows, self.labels_for_decode())
+        images, _ = L.decode_grid(self.model, (rect.left(), rect.right()), (rect.top(), rect.bottom()), columns, rows,
+                                  self.labels_for_decode(), plane=self.plane)
         mosaic = to_uint8(L.tile(images, columns))
         self.backdrop.setImage(np.ascontiguousarray(mosaic[::-1]), autoLevels=False, levels=(0, 255))
         self.backdrop.setRect(rect)

@@ -1,6 +1,7 @@
-"""How a 2-D map plane maps to the latent space: the latent itself (2-D), a slice, or a PCA projection.
+"""2-D planes through a latent space: the latent itself (2-D), a slice, or the PCA plane of encodings.
 
-Pure torch (no Qt), so it is tested and benchmarked without a display.
+One abstraction for every picture of a latent space: `cvae.latent.decode_grid` decodes a grid over a plane,
+the explorer's map draws through one. Pure torch.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cvae import latent as L
+from cvae.errors import ConfigError
 
 IDENTITY, SLICE, PCA = "identity", "slice", "pca"
 
@@ -37,7 +38,7 @@ class LatentPlane:
     @classmethod
     def slice(cls, latent_dim: int, dims: tuple[int, int] = (0, 1), base=None) -> "LatentPlane":
         if dims[0] == dims[1] or not all(0 <= d < latent_dim for d in dims):
-            raise ValueError(f"slice dimensions must be two different indices below {latent_dim}, got {dims}")
+            raise ConfigError(f"slice dimensions must be two different indices below {latent_dim}, got {dims}")
         base = torch.zeros(latent_dim) if base is None else torch.as_tensor(base, dtype=torch.float32).reshape(-1)
         return cls(latent_dim=latent_dim, mode=SLICE, dims=(int(dims[0]), int(dims[1])), base=base.clone())
 
@@ -84,15 +85,26 @@ class LatentPlane:
         share = self.explained or (0.0, 0.0)
         return f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%} of variance)"
 
-    @torch.no_grad()
-    def decode_grid(self, model, x_range, y_range, columns: int, rows: int, labels=None):
-        """The manifold grid over a plane rectangle in one batched decoder call: (images, z)."""
-        if self.mode == IDENTITY:
-            return L.decode_grid(model, x_range, y_range, columns, rows, labels)
-        if self.mode == SLICE:
-            return L.decode_grid(model, x_range, y_range, columns, rows, labels, dims=self.dims, base=self.base)
-        z = self.to_z(L.grid_points(x_range, y_range, columns, rows))
-        return L.decode(model, z, labels), z
+    def grid(self, x_range: tuple[float, float], y_range: tuple[float, float], columns: int, rows: int,
+             ) -> torch.Tensor:
+        """(rows·columns, latent_dim) latent points at the cell centres of a plane rectangle, row-major from the top."""
+        return self.to_z(grid_points(x_range, y_range, columns, rows))
+
+
+def grid_points(x_range: tuple[float, float], y_range: tuple[float, float], columns: int, rows: int,
+                ) -> torch.Tensor:
+    """Centres of a rows×columns grid of cells over the rectangle, row-major, top row (largest y) first."""
+    x0, x1 = x_range
+    y0, y1 = y_range
+    xs = x0 + (torch.arange(columns, dtype=torch.float32) + 0.5) * (x1 - x0) / columns
+    ys = y1 - (torch.arange(rows, dtype=torch.float32) + 0.5) * (y1 - y0) / rows
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
+
+
+def plane_for(latent_dim: int) -> LatentPlane:
+    """The latent itself when it is 2-D, else the slice through its first two dimensions at zero."""
+    return LatentPlane.identity() if latent_dim == 2 else LatentPlane.slice(latent_dim)
 
 
 def default_plane(latent_dim: int, encodings: torch.Tensor | None) -> LatentPlane:
@@ -102,7 +114,7 @@ def default_plane(latent_dim: int, encodings: torch.Tensor | None) -> LatentPlan
     if encodings is not None and len(encodings) >= 3 and latent_dim > 2:
         return LatentPlane.pca(encodings)
     if latent_dim == 1:
-        raise ValueError("a 1-D latent cannot be shown as a plane")
+        raise ConfigError("a 1-D latent cannot be shown as a plane")
     return LatentPlane.slice(latent_dim)
 
 
