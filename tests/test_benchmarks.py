@@ -7,7 +7,6 @@ import torch
 
 from cvae.latent import prepare_for_inference
 from cvae.models import ConditionalVAEConfig, build_model
-from cvae.models.layers import ConvDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,13 +18,11 @@ def load_script(name):
     return module
 
 
-def test_explorer_benchmark_measures_both_backdrop_paths_and_restores_folding():
+def test_explorer_benchmark_measures_both_backdrop_paths():
     bench = load_script("bench_explorer")
     torch.manual_seed(0)
-    model = prepare_for_inference(build_model(ConditionalVAEConfig(conv_channels=(4, 8), hidden_dim=16,
-                                                                   label_every_layer=True)))
-    results = bench.bench_decodes(model, repeats=5)
+    original = build_model(ConditionalVAEConfig(conv_channels=(4, 8), hidden_dim=16, label_every_layer=True))
+    results = bench.bench_decodes(prepare_for_inference(original), repeats=5, original=original)
     assert set(results) == {"preview decode (1 image)", "backdrop decode (20×20, one call)",
                             "  same, label planes concatenated"}
     assert all(value > 0 for value in results.values())
-    assert ConvDecoder.fold_labels is True

@@ -96,6 +96,7 @@ def test_inference_preparation_keeps_the_decodes():
     z, y = torch.randn(5, 2), torch.arange(5)
     before = model.decode(z, y)
     prepared = latent.prepare_for_inference(model)
+    assert prepared is not model and model.decoder.folded_labels is None  # a copy; the original is as it was
     assert not prepared.training
     assert prepared.decoder.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(prepared.decode(z, y), before, atol=1e-5)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from cvae.errors import ConfigError
+from cvae.latent import prepare_for_inference
 from cvae.models import (AutoencoderConfig, BetaCVAEConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,
                          build_model, config_from_dict)
 
@@ -177,27 +178,37 @@ def test_label_fed_to_every_decoder_layer(size):
     assert build_model(again).load_state_dict(model.state_dict()) is not None
 
 
-def _decode_with_label_planes(model, z, labels):
-    """The training path (label planes concatenated to every conv input), for comparison."""
-    with torch.enable_grad():
-        return model.decode(z, labels).detach()
-
-
 @pytest.mark.parametrize("size, layout", [((28, 28), torch.channels_last), ((27, 33), torch.contiguous_format)])
-def test_inference_folds_label_planes_into_the_same_outputs(size, layout):
+def test_the_inference_copy_folds_label_planes_into_the_same_outputs(size, layout):
     config = ConditionalVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16, decoder_refine=3,
                                   label_channels=True, label_every_layer=True)
     torch.manual_seed(0)
     model = build_model(config).eval().to(memory_format=layout)
+    fast = prepare_for_inference(model)
+    assert fast.decoder.folded_labels is not None and model.decoder.folded_labels is None
     z = torch.randn(6, 2)
     for labels in (torch.tensor([4]), torch.tensor([0, 1, 2, 3, 9, 9])):  # one label for all, or one each
         with torch.no_grad():
-            folded = model.decode(z, labels)
-        assert torch.allclose(folded, _decode_with_label_planes(model, z, labels), atol=1e-6)
-    with torch.no_grad():  # new weights (an optimizer step, a loaded state) are seen, not a stale cache
-        model.decoder.net[0].weight.mul_(1.5)
-        changed = model.decode(z, torch.tensor([4]))
-    assert torch.allclose(changed, _decode_with_label_planes(model, z, torch.tensor([4])), atol=1e-6)
+            expected = model.decode(z, labels)  # the training model: label planes concatenated
+        assert torch.allclose(fast.decode(z, labels), expected, atol=1e-6)
+        assert not torch.equal(fast.decode(z, labels), expected)  # really another computation, not the same path
+
+
+def test_the_training_model_never_takes_the_inference_paths():
+    """No global switch: decoding the training model under no_grad (as evaluation and previews do) runs the
+    ordinary layers, and training it after a copy was made leaves the copy as it was."""
+    config = ConditionalVAEConfig(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16, label_every_layer=True)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    fast = prepare_for_inference(model)
+    z, labels = torch.randn(3, 2), torch.tensor([4])
+    before = fast.decode(z, labels)
+    with torch.no_grad():
+        model.decoder.net[0].weight.mul_(1.5)  # an optimizer step on the original
+        changed = model.decode(z, labels)
+    assert torch.equal(fast.decode(z, labels), before)  # the copy is independent
+    assert torch.allclose(prepare_for_inference(model).decode(z, labels), changed, atol=1e-6)  # a new copy sees it
+    assert not any(p.requires_grad for p in fast.parameters()) and all(p.requires_grad for p in model.parameters())
 
 
 def test_folded_labels_work_for_real_valued_attributes():
@@ -207,8 +218,8 @@ def test_folded_labels_work_for_real_valued_attributes():
     model = build_model(config).eval()
     z, attributes = torch.randn(3, 128), torch.tensor([[1, 0, 0.5, -1, 2.0]] * 2 + [[0, 1, 1, 0, 0.0]])
     with torch.no_grad():
-        folded = model.decode(z, attributes)
-    assert torch.allclose(folded, _decode_with_label_planes(model, z, attributes), atol=1e-6)
+        expected = model.decode(z, attributes)
+    assert torch.allclose(prepare_for_inference(model).decode(z, attributes), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("output_padding, layout", [(0, torch.contiguous_format), (1, torch.channels_last)])
@@ -216,6 +227,7 @@ def test_fast_transposed_conv_matches_pytorchs(output_padding, layout):
     from cvae.models.layers import UpConv
     torch.manual_seed(0)
     fast = UpConv(6, 1, 4, stride=2, padding=1, output_padding=output_padding).eval()
+    fast.fast_inference = True
     plain = torch.nn.ConvTranspose2d(6, 1, 4, stride=2, padding=1, output_padding=output_padding).eval()
     plain.load_state_dict(fast.state_dict())
     x = torch.randn(3, 6, 7, 9).contiguous(memory_format=layout)
@@ -223,9 +235,9 @@ def test_fast_transposed_conv_matches_pytorchs(output_padding, layout):
         out = fast(x)
         assert out.shape == plain(x).shape == (3, 1, 14 + output_padding, 18 + output_padding)
         assert torch.allclose(out, plain(x), atol=1e-5)
-    x.requires_grad_(True)
-    fast(x).sum().backward()  # with autograd on, the ordinary kernel runs and gradients flow
-    assert x.grad is not None and x.grad.shape == x.shape
+        assert not torch.equal(out, plain(x))  # the matmul + fold path really ran
+        fast.fast_inference = False
+        assert torch.equal(fast(x), plain(x))  # off (every training model): PyTorch's own kernel
 
 
 def test_decoder_dropout_is_active_in_training_only_and_keeps_old_layouts():

@@ -43,11 +43,15 @@ class ConvEncoder(nn.Module):
 
 
 class UpConv(nn.ConvTranspose2d):
-    """A transposed conv that, outside autograd on the CPU, computes few-channel outputs as one matmul and a
-    fold: twice as fast for the decoder's last layer (the explorer's backdrop), same values to ~1e-6, same
-    weights and state-dict keys as nn.ConvTranspose2d."""
+    """A transposed conv that, in an inference copy (`fast_inference`, set by cvae.latent.prepare_for_inference)
+    on the CPU, computes few-channel outputs as one matmul and a fold: twice as fast for the decoder's last layer
+    (the explorer's backdrop), same values to ~1e-6, same weights and state-dict keys as nn.ConvTranspose2d."""
 
     FAST_OUT_CHANNELS = 4
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast_inference = False  # only ever switched on in a frozen inference copy
 
     def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
         if output_size is not None:
@@ -56,7 +60,7 @@ class UpConv(nn.ConvTranspose2d):
 
     def apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """This layer's transposed conv with `weight` (possibly a slice of its input channels) and `bias`."""
-        if (torch.is_grad_enabled() or x.device.type != "cpu" or self.out_channels > self.FAST_OUT_CHANNELS
+        if (not self.fast_inference or x.device.type != "cpu" or self.out_channels > self.FAST_OUT_CHANNELS
                 or self.groups != 1 or self.dilation != (1, 1)):
             return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding, self.groups,
                                       self.dilation)
@@ -74,29 +78,24 @@ class UpConv(nn.ConvTranspose2d):
 
 
 class LabelResponses:
-    """What the label's constant planes add to each conv's output, precomputed once per set of weights.
+    """What the label's constant planes add to each conv's output, precomputed once for a frozen set of weights.
 
     A conv is linear in its input, so conv(features ⊕ label planes) = conv(features) + Σ_k y_k·R_k + bias, where
-    R_k is the layer's response to a plane of ones in label channel k (borders included). Outside autograd the
+    R_k is the layer's response to a plane of ones in label channel k (borders included). An inference copy of the
     decoder uses that: no label planes are built or concatenated and every conv reads fewer channels, which
-    makes the explorer's batched decodes faster with the same values (to float rounding).
+    makes the explorer's batched decodes faster with the same values (to float rounding). The copy's weights never
+    change, so a table computed once stays right; a model that trains never holds one.
     """
 
     def __init__(self) -> None:
-        self._cache: dict[int, tuple[tuple, torch.Tensor]] = {}
-
-    @staticmethod
-    def _key(layer: nn.Module, height: int, width: int) -> tuple:
-        weight, bias = layer.weight, layer.bias
-        return (weight.data_ptr(), weight._version, weight.dtype, weight.device, height, width,
-                None if bias is None else (bias.data_ptr(), bias._version))
+        self._cache: dict[tuple, torch.Tensor] = {}
 
     def responses(self, layer: nn.Module, label_dim: int, height: int, width: int) -> torch.Tensor:
         """(label_dim + 1, C_out·H'·W'): the response to each label channel, then the bias map."""
-        key = self._key(layer, height, width)
-        cached = self._cache.get(id(layer))
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        key = (id(layer), height, width, layer.weight.dtype, layer.weight.device)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         features = layer.weight.shape[0 if isinstance(layer, nn.ConvTranspose2d) else 1] - label_dim
         planes = torch.zeros(label_dim + 1, features + label_dim, height, width, dtype=layer.weight.dtype,
                              device=layer.weight.device)
@@ -109,7 +108,7 @@ class LabelResponses:
             if layer.bias is not None:  # the last row (all-zero input) becomes the bias map
                 out[-1] += layer.bias.view(-1, 1, 1)
         table = out.flatten(1)
-        self._cache[id(layer)] = (key, table)
+        self._cache[key] = table  # a decode from another thread may compute the same table; either copy is right
         return table
 
     def feature_conv(self, layer: nn.Module, h: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -164,9 +163,7 @@ class ConvDecoder(nn.Module):
             layers += [nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, refine_channels, 3, padding=1),
                        nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
-        self.label_responses = LabelResponses()
-
-    fold_labels = True  # outside autograd, use LabelResponses instead of label planes (False: for comparisons)
+        self.folded_labels: LabelResponses | None = None  # set in an inference copy: label planes folded away
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if not self.label_dim:
@@ -176,12 +173,12 @@ class ConvDecoder(nn.Module):
                 h = torch.cat([h, labels.to(h.dtype)], dim=1)
             h = layer(h)
         h = h.view(-1, *self.start_shape)
-        fold_labels = self.fold_labels and not torch.is_grad_enabled()  # inference: folded label planes
-        if fold_labels and bool((labels == labels[:1]).all()):  # one label for the batch (the explorer's grids)
+        folded = self.folded_labels
+        if folded is not None and bool((labels == labels[:1]).all()):  # one label for the batch (the map's grids)
             labels = labels[:1]
         for layer in self.net:
-            if fold_labels and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                h = self.label_responses.feature_conv(layer, h, labels)
+            if folded is not None and isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+                h = folded.feature_conv(layer, h, labels)
                 continue
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
                 planes = labels[:, :, None, None].to(h.dtype).expand(-1, -1, h.shape[2], h.shape[3])
