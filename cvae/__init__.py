@@ -3,6 +3,8 @@
 Every error a user can cause is a CvaeError subclass with one sentence naming what, where and what was expected.
 """
 
-from cvae.errors import CheckpointError, ConfigError, CvaeError, DatasetError, ResourceError
+from cvae.errors import (CheckpointError, ConfigError, CvaeError, DatasetError, OutputWriteError, ResourceError,
+                         TrainingDiverged)
 
-__all__ = ["CvaeError", "DatasetError", "CheckpointError", "ConfigError", "ResourceError"]
+__all__ = ["CvaeError", "DatasetError", "CheckpointError", "ConfigError", "ResourceError", "TrainingDiverged",
+           "OutputWriteError"]

@@ -19,3 +19,11 @@ class ConfigError(CvaeError):
 
 class ResourceError(CvaeError):
     """The machine ran out of something the job needs (GPU or CPU memory, disk space); the input may be fine."""
+
+
+class TrainingDiverged(CvaeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class OutputWriteError(CvaeError):
+    """The checkpoint or the metrics log could not be written during training; the last good checkpoint was kept."""

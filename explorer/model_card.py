@@ -85,9 +85,7 @@ def card_rows(entry) -> list[tuple[str, str]]:
     if train:
         parts = []
         for key, label in (("batch_size", "batch"), ("learning_rate", "lr"), ("lr_schedule", "schedule"),
-                           ("beta", "β"), ("ema_decay", "EMA"), ("seed", "seed")):
-            if key == "ema_decay" and not train.get(key):
-                continue
+                           ("beta", "β"), ("seed", "seed")):
             if key in train:
                 parts.append(f"{label} {train[key]:g}" if isinstance(train[key], float) else f"{label} {train[key]}")
         if parts:

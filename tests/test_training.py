@@ -212,38 +212,6 @@ def test_weight_decay_uses_adamw_and_survives_resume(digits, tmp_path):
     assert type(Trainer(new_model(), train, None, config(), tmp_path / "a.pt").optimizer) is torch.optim.Adam
 
 
-def test_ema_checkpoint_holds_the_average_and_is_what_gets_evaluated(digits, tmp_path):
-    train, test = digits
-    trainer = Trainer(new_model(), train, test, config(epochs=2, ema_decay=0.9), tmp_path / "ema.pt")
-    result = trainer.run()
-    live = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    saved = load_checkpoint(tmp_path / "ema.pt")
-    averaged = saved.model.state_dict()
-    assert any(not torch.allclose(averaged[k], live[k]) for k in live)  # the file holds the average ...
-    assert all(torch.equal(a, b) for a, b in zip(saved.training_state["live_weights"], trainer.model.parameters()))
-    from cvae.metrics import mean_loss_terms
-    reported = result.history[-1]["test_nelbo"]  # ... and the reported loss is the average's
-    assert mean_loss_terms(saved.model, test, seed=trainer.config.seed + 3)["nelbo"] == pytest.approx(reported)
-    assert mean_loss_terms(trainer.model, test, seed=trainer.config.seed + 3)["nelbo"] != pytest.approx(reported)
-
-
-def test_ema_run_resumes_exactly(digits, tmp_path):
-    train, test = digits
-    straight = Trainer(new_model(), train, test, config(epochs=3, ema_decay=0.95), tmp_path / "s.pt").run()
-    Trainer(new_model(), train, test, config(epochs=1, ema_decay=0.95), tmp_path / "r.pt").run()
-    resumed = Trainer.resume(tmp_path / "r.pt", train, test, epochs=3).run()
-    assert [r["test_nelbo"] for r in straight.history] == [r["test_nelbo"] for r in resumed.history]
-    one = load_checkpoint(tmp_path / "s.pt")
-    two = load_checkpoint(tmp_path / "r.pt")
-    assert all(torch.equal(v, two.model.state_dict()[k]) for k, v in one.model.state_dict().items())
-    assert all(torch.equal(a, b) for a, b in zip(one.training_state["live_weights"], two.training_state["live_weights"]))
-
-
-def test_ema_decay_outside_0_1_is_refused():
-    with pytest.raises(ConfigError, match="EMA decay"):
-        TrainConfig(ema_decay=1.0)
-
-
 def test_warp_conditioned_training_resumes_exactly(digits, tmp_path):
     train, test = digits
     straight = Trainer(new_model(warp_probability=0.5), train, test, config(epochs=2), tmp_path / "s.pt").run()

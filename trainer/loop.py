@@ -4,17 +4,13 @@ Exact resume: each checkpoint holds the optimizer state and every random generat
 (shuffling, reparameterisation noise, dropout), so a run stopped after epoch k and resumed produces the
 same numbers as one that never stopped. The held-out loss uses its own freshly seeded generator so that
 evaluating never disturbs training.
-
-With `ema_decay`, the loop keeps an exponential moving average of the weights: that average is what is
-evaluated, previewed and saved as the checkpoint's model (what users explore), while the live weights the
-optimizer steps are kept in the training state for resuming.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,19 +21,12 @@ from torch import nn
 from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cvae.data import ImageDataset
 from cvae.device import resolve_device
-from cvae.errors import CheckpointError, ConfigError, CvaeError
+from cvae.errors import CheckpointError, OutputWriteError, ResourceError, TrainingDiverged
 from cvae.latent import encode_means
 from cvae.metrics import mean_loss_terms
+from cvae.models.for_data import check_fits
 from trainer.callbacks import BatchProgress, TrainingCallback
 from trainer.config import TrainConfig
-
-
-class TrainingDiverged(CvaeError):
-    """The loss became NaN or infinite; the last good checkpoint was kept."""
-
-
-class OutputWriteError(CvaeError):
-    """The checkpoint or the metrics log could not be written during training; the last good checkpoint was kept."""
 
 
 class TrainingCancelled(Exception):
@@ -92,22 +81,10 @@ class Trainer:
         self.epoch = 0
         self.saved_epoch = 0  # the epoch of the checkpoint now on disk from this run (0: none)
         self.history: list[dict] = []
-        self.ema_steps = 0
-        self.ema = ([p.detach().clone() for p in self.model.parameters()] if config.ema_decay else None)
         self._preview = self._preview_inputs()
 
     def _check_data(self, data: ImageDataset, role: str) -> None:
-        config = self.model.config
-        if data.channels != config.image_channels or data.image_size != tuple(config.image_size):
-            raise ConfigError(
-                f"the {role} images are {data.channels}×{data.image_size[0]}×{data.image_size[1]} but the model "
-                f"expects {config.image_channels}×{config.image_size[0]}×{config.image_size[1]}")
-        if config.label_dim and data.label_kind == "class" and len(data.label_names) != config.label_dim:
-            raise ConfigError(f"the {role} data has {len(data.label_names)} classes; the model expects "
-                              f"{config.label_dim}")
-        if config.label_dim and data.label_kind == "attributes" and data.labels.shape[1] != config.label_dim:
-            raise ConfigError(f"the {role} data has {data.labels.shape[1]} attributes; the model expects "
-                              f"{config.label_dim}")
+        check_fits(self.model.config, data, role)
 
     # ----- resume -----
     @classmethod
@@ -133,15 +110,6 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if trainer.scaler is not None and state.get("scaler"):
             trainer.scaler.load_state_dict(state["scaler"])
-        if trainer.ema is not None:  # the checkpoint's model holds the average; the live weights are in the state
-            if "live_weights" not in state:
-                raise CheckpointError(f"{checkpoint_path} is an EMA run but its training state has no live weights "
-                                      "(the file is damaged); resume from an earlier copy")
-            trainer.ema = [p.detach().clone() for p in trainer.model.parameters()]
-            with torch.no_grad():
-                for parameter, live in zip(trainer.model.parameters(), state["live_weights"]):
-                    parameter.copy_(live)
-            trainer.ema_steps = int(state["ema_steps"])
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.history = list(checkpoint.history)
         return trainer
@@ -171,7 +139,7 @@ class Trainer:
         except TrainingCancelled:
             status = "cancelled"
         except torch.OutOfMemoryError:
-            raise CvaeError(f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
+            raise ResourceError(f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
                             f"{self._kept()}. Try a smaller batch size.") from None
         except OSError as exc:  # a callback's file (the metrics log); the checkpoint's own failures come from save
             raise OutputWriteError(f"cannot write {exc.filename or 'an output file'}: {exc.strerror or exc}; "
@@ -226,7 +194,6 @@ class Trainer:
                 if "overflow" not in str(exc):
                     raise
                 self._diverged(epoch, batch_index)
-            self._update_ema()
             n = images.shape[0]
             seen += n
             for key, value in terms.items():
@@ -251,34 +218,6 @@ class Trainer:
         self._guard(record, epoch)
         return record
 
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.ema is None:
-            return
-        self.ema_steps += 1
-        # the usual warm-up: early on the average forgets fast, so it is not anchored to the random start
-        decay = min(self.config.ema_decay, (1 + self.ema_steps) / (10 + self.ema_steps))
-        for average, parameter in zip(self.ema, self.model.parameters()):
-            average.lerp_(parameter.detach(), 1 - decay)
-
-    @contextmanager
-    def averaged_weights(self):
-        """Inside, the model holds the EMA weights (when there is an EMA); the live weights come back after."""
-        if self.ema is None:
-            yield self.model
-            return
-        parameters = list(self.model.parameters())
-        live = [p.detach().clone() for p in parameters]
-        with torch.no_grad():
-            for parameter, average in zip(parameters, self.ema):
-                parameter.copy_(average)
-        try:
-            yield self.model
-        finally:
-            with torch.no_grad():
-                for parameter, value in zip(parameters, live):
-                    parameter.copy_(value)
-
     def _guard(self, record: dict, epoch: int) -> None:
         if any(isinstance(v, float) and not math.isfinite(v) for v in record.values()):
             self._diverged(epoch, None)
@@ -298,8 +237,7 @@ class Trainer:
 
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
-        with self.averaged_weights():
-            terms = mean_loss_terms(self.model, data, self.config.beta, self.config.seed + 3)
+        terms = mean_loss_terms(self.model, data, self.config.beta, self.config.seed + 3)
         return {prefix + k: v for k, v in terms.items()}
 
     # ----- outputs -----
@@ -310,16 +248,10 @@ class Trainer:
             "noise_rng": self.noise_generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            **({"live_weights": [p.detach().cpu().clone() for p in self.model.parameters()],
-                "ema_steps": self.ema_steps} if self.ema is not None else {}),
         }
 
     def save(self, with_encodings: bool = False) -> None:
-        state = self.training_state()  # taken before the swap: it holds the live weights
-        with self.averaged_weights():
-            self._save(state, with_encodings)
-
-    def _save(self, state: dict, with_encodings: bool) -> None:
+        state = self.training_state()
         metrics = {k: v for k, v in (self.history[-1] if self.history else {}).items()
                    if k.startswith("test_") or k.startswith("train_")}
         derived = {}
@@ -367,8 +299,7 @@ class Trainer:
             return
         self.model.eval()
         inputs, labels = self._preview
-        with self.averaged_weights():
-            images = (self.model.decode(inputs, labels) if self.model.variational
-                      else self.model.reconstruct(inputs, labels)).cpu()
+        images = (self.model.decode(inputs, labels) if self.model.variational
+                  else self.model.reconstruct(inputs, labels)).cpu()
         for callback in self.callbacks:
             callback.on_samples(epoch, images)

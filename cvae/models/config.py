@@ -2,90 +2,65 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cvae.errors import ConfigError
+from cvae.options import ANY, ConfigBase, option
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 @dataclass
-class ModelConfig:
-    """Fields every family shares. Image size and channels come from the dataset, never assumed."""
+class ImageModelConfig(ConfigBase):
+    """Fields every image model shares. Image size and channels come from the dataset, never assumed."""
 
     family: ClassVar[str] = ""
     label_kind: ClassVar[str] = "none"  # what the model is told (generators) or predicts (classifiers)
-    image_channels: int = 1
-    image_size: tuple[int, int] = (28, 28)
-    latent_dim: int = 2
-    conv_channels: tuple[int, ...] = (32, 64)
-    hidden_dim: int = 512
-    likelihood: str = "bernoulli"
-    gaussian_sigma: float = 0.1
-    fc_layers: int = 1  # hidden fully connected layers in the encoder head and the decoder; 1 = the seed's
-    decoder_refine: int = 0  # channels of two full-resolution 3×3 convs before the output; 0 = the seed's decoder
-    decoder_dropout: float = 0.0  # dropout after the decoder's hidden fully connected layers (less overfitting)
-    # warp-conditioned augmentation (cvae.models.warp): this share of training images is warped by up to
-    # `warp_shift` pixels, `warp_rotation` degrees and a factor e^±`warp_scale`, and the networks are told the warp
-    warp_probability: float = 0.0
-    warp_shift: float = 1.5
-    warp_rotation: float = 10.0
-    warp_scale: float = 0.1
+    image_channels: int = option(1, "image channels (taken from the data)", low=1, cli=None)
+    image_size: tuple[int, int] = option((28, 28), "image height and width (taken from the data)", low=4, cli=None)
+    conv_channels: tuple[int, ...] = option((32, 64), "encoder conv channels, one stage each, e.g. 32,64", low=1,
+                                            metavar="C1,C2,...")
+    hidden_dim: int = option(512, "width of the hidden fully connected layer", low=1)
 
-    def __post_init__(self) -> None:
-        self.image_size = tuple(int(s) for s in self.image_size)  # type: ignore[assignment]
-        self.conv_channels = tuple(int(c) for c in self.conv_channels)
-        self.validate()
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.kind = f"{cls.family} configuration" if cls.family else "model configuration"
 
     def validate(self) -> None:
-        if len(self.image_size) != 2 or min(self.image_size) < 4:
-            raise ConfigError(f"image_size must be (height, width) of at least 4 pixels, got {self.image_size}")
-        if self.image_channels < 1:
-            raise ConfigError(f"image_channels must be at least 1, got {self.image_channels}")
-        if self.latent_dim < 1:
-            raise ConfigError(f"latent_dim must be at least 1, got {self.latent_dim}")
-        if not self.conv_channels or min(self.conv_channels) < 1:
-            raise ConfigError(f"conv_channels must list positive channel counts, got {self.conv_channels}")
-        smallest = min(self.image_size) // 2 ** len(self.conv_channels)
-        if smallest < 1:
-            raise ConfigError(
-                f"{len(self.conv_channels)} pooling stages are too many for {self.image_size[0]}x{self.image_size[1]} images"
-            )
-        if self.hidden_dim < 1:
-            raise ConfigError(f"hidden_dim must be at least 1, got {self.hidden_dim}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
-        if self.fc_layers < 1:
-            raise ConfigError(f"fc_layers must be at least 1, got {self.fc_layers}")
-        if self.decoder_refine < 0:
-            raise ConfigError(f"decoder_refine must be 0 (off) or a channel count, got {self.decoder_refine}")
-        if not 0 <= self.decoder_dropout < 1:
-            raise ConfigError(f"decoder_dropout must be in [0, 1), got {self.decoder_dropout}")
-        if not 0 <= self.warp_probability <= 1:
-            raise ConfigError(f"warp_probability must be in [0, 1], got {self.warp_probability}")
-        if min(self.warp_shift, self.warp_rotation, self.warp_scale) < 0:
-            raise ConfigError("warp_shift, warp_rotation and warp_scale must be zero or positive, got "
-                              f"{self.warp_shift}, {self.warp_rotation}, {self.warp_scale}")
-        if self.gaussian_sigma <= 0:
-            raise ConfigError(f"gaussian_sigma must be positive, got {self.gaussian_sigma}")
+        super().validate()
+        if len(self.image_size) != 2:
+            raise ConfigError(f"{self.kind}: image_size must be (height, width), got {self.image_size}")
+        if not self.conv_channels:
+            raise ConfigError(f"{self.kind}: conv_channels must list at least one stage")
+        if min(self.image_size) // 2 ** len(self.conv_channels) < 1:
+            raise ConfigError(f"{self.kind}: {len(self.conv_channels)} pooling stages are too many for "
+                              f"{self.image_size[0]}x{self.image_size[1]} images")
 
     @property
     def label_dim(self) -> int:
         return 0
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{cls.family} configuration has unknown fields: {', '.join(unknown)}")
-        return cls(**values)
+@dataclass
+class ModelConfig(ImageModelConfig):
+    """What the generative families (autoencoder, VAE, cVAE, β-CVAE) add: a latent space and a decoder."""
+
+    # fc_layers > 1 and decoder_refine measured no gain on the bundled models; old files hold the neutral values
+    retired: ClassVar[dict[str, Any]] = {"fc_layers": 1, "decoder_refine": 0}
+    latent_dim: int = option(2, "latent size", low=1)
+    likelihood: str = option("bernoulli", "pixel likelihood of the decoder", choices=LIKELIHOODS)
+    gaussian_sigma: float = option(0.1, "standard deviation of the Gaussian likelihood", low=0, low_open=True,
+                                   cli=None)
+    decoder_dropout: float = option(0.0, "dropout after the decoder's hidden layer (0: off)", low=0, high=1,
+                                    high_open=True)
+    # warp-conditioned augmentation (cvae.models.warp): this share of training images is warped by up to
+    # `warp_shift` pixels, `warp_rotation` degrees and a factor e^±`warp_scale`, and the networks are told the warp
+    warp_probability: float = option(0.0, "warp-conditioned augmentation: share of training images warped, e.g. 0.5 "
+                                     "(0: off)", low=0, high=1, cli="--warp", metavar="SHARE")
+    warp_shift: float = option(1.5, "largest warp shift in pixels", low=0, cli=None)
+    warp_rotation: float = option(10.0, "largest warp rotation in degrees", low=0, cli=None)
+    warp_scale: float = option(0.1, "largest warp log-scale", low=0, cli=None)
 
 
 @dataclass
@@ -111,14 +86,9 @@ class ConditionalVAEConfig(ModelConfig):
     family: ClassVar[str] = "cvae"
     label_kind: ClassVar[str] = "class"
     latent_dim: int = 2
-    num_classes: int = 10
-    label_channels: bool = False  # also give the encoder the label as constant image channels
-    label_every_layer: bool = False  # feed the label to every decoder layer, not only the first
-
-    def validate(self) -> None:
-        super().validate()
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+    num_classes: int = option(10, "number of classes (taken from the data)", low=2, cli=None)
+    label_channels: bool = option(False, "also give the encoder the label as constant image channels")
+    label_every_layer: bool = option(False, "feed the label to every decoder layer, not only the first")
 
     @property
     def label_dim(self) -> int:
@@ -137,14 +107,9 @@ class BetaCVAEConfig(ModelConfig):
     conv_channels: tuple[int, ...] = (32, 64, 128, 256)
     hidden_dim: int = 512
     likelihood: str = "gaussian"
-    num_attributes: int = 40
+    num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
     label_channels: bool = True
     label_every_layer: bool = False
-
-    def validate(self) -> None:
-        super().validate()
-        if self.num_attributes < 1:
-            raise ConfigError(f"num_attributes must be at least 1, got {self.num_attributes}")
 
     @property
     def label_dim(self) -> int:
@@ -152,22 +117,25 @@ class BetaCVAEConfig(ModelConfig):
 
 
 @dataclass
-class ClassifierConfig(ModelConfig):
+class ClassifierConfig(ImageModelConfig):
     """Small convolutional classifier: the independent judge of conditional accuracy."""
 
     family: ClassVar[str] = "classifier"
     label_kind: ClassVar[str] = "class"
-    conv_channels: tuple[int, ...] = (32, 64)
+    # judges saved before the split carried the generative fields, which never did anything for them
+    retired: ClassVar[dict[str, Any]] = {name: ANY for name in (
+        "latent_dim", "likelihood", "gaussian_sigma", "fc_layers", "decoder_refine", "decoder_dropout",
+        "warp_probability", "warp_shift", "warp_rotation", "warp_scale")}
     hidden_dim: int = 128
-    num_classes: int = 10
-    dropout: float = 0.25
-    augment_shift: int = 0  # train on images shifted by up to this many pixels (a judge that generalises)
+    num_classes: int = option(10, "number of classes (taken from the data)", low=2, cli=None)
+    dropout: float = option(0.25, "judge: dropout before each fully connected layer", low=0, high=1, high_open=True)
+    augment_shift: int = option(0, "judge: train on images shifted by up to this many pixels", low=0)
 
     @property
     def label_dim(self) -> int:
         return self.num_classes
 
 
-CONFIGS: dict[str, type[ModelConfig]] = {
+CONFIGS: dict[str, type[ImageModelConfig]] = {
     c.family: c for c in (AutoencoderConfig, VAEConfig, ConditionalVAEConfig, BetaCVAEConfig, ClassifierConfig)
 }

@@ -11,7 +11,7 @@ from torch import nn
 from cvae.errors import ConfigError
 from cvae.models.capabilities import CLASS_LABEL, Capabilities, capabilities_of
 from cvae.models.config import AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig, VAEConfig
-from cvae.models.layers import ConvDecoder, ConvEncoder, mlp
+from cvae.models.layers import ConvDecoder, ConvEncoder
 from cvae.models.warp import WARP_DIMS, apply_warps, sample_warps
 
 
@@ -35,12 +35,12 @@ class GenerativeModel(nn.Module):
         label_channels = label_dim if getattr(config, "label_channels", False) else 0
         self.encoder = ConvEncoder(config.image_channels + label_channels, config.conv_channels, config.image_size)
         head_in = self.encoder.out_features + label_dim
-        self.encoder_head = nn.Sequential(*mlp(head_in, config.hidden_dim, config.fc_layers))
+        self.encoder_head = nn.Sequential(nn.Linear(head_in, config.hidden_dim), nn.ReLU(inplace=True))
         self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
         self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
-                                   config.image_channels, config.image_size, config.decoder_refine,
-                                   config.fc_layers, label_dim if getattr(config, "label_every_layer", False) else 0,
+                                   config.image_channels, config.image_size,
+                                   label_dim if getattr(config, "label_every_layer", False) else 0,
                                    config.decoder_dropout)
 
     # ----- labels -----

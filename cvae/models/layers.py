@@ -16,14 +16,6 @@ def pooled_sizes(image_size: tuple[int, int], stages: int) -> list[tuple[int, in
     return sizes  # type: ignore[return-value]
 
 
-def mlp(in_features: int, hidden_dim: int, layers: int) -> list[nn.Module]:
-    """`layers` fully connected ReLU layers of width `hidden_dim`: depth bends the 2-D latent manifold more."""
-    modules: list[nn.Module] = []
-    for i in range(layers):
-        modules += [nn.Linear(in_features if i == 0 else hidden_dim, hidden_dim), nn.ReLU(inplace=True)]
-    return modules
-
-
 class ConvEncoder(nn.Module):
     """3×3 conv + ReLU + 2×2 max-pool per stage, flattened: the seed report's encoder, generalised."""
 
@@ -129,29 +121,24 @@ class LabelResponses:
 class ConvDecoder(nn.Module):
     """Fully connected to the smallest feature map, then one stride-2 transposed conv per encoder stage.
 
-    With `refine_channels`, the last transposed conv yields that many channels and two 3×3 convs map them to the
-    image. With `label_dim`, the label is fed again to every later layer (appended to fully connected inputs and
-    as constant planes to conv inputs), so the class cannot fade out of deep layers. Output padding is chosen per
+    With `label_dim`, the label is fed again to every later layer (appended to the fully connected input and as
+    constant planes to conv inputs), so the class cannot fade out of deep layers. Output padding is chosen per
     stage so the result has exactly the encoder's input size, odd sizes included.
     Returns logits (Bernoulli) or pre-sigmoid means (Gaussian).
     """
 
     def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
-                 image_size: tuple[int, int], refine_channels: int = 0, fc_layers: int = 1, label_dim: int = 0,
-                 dropout: float = 0.0):
+                 image_size: tuple[int, int], label_dim: int = 0, dropout: float = 0.0):
         super().__init__()
         self.label_dim = label_dim
         sizes = pooled_sizes(image_size, len(channels))
         self.start_shape = (channels[-1], *sizes[-1])
         hidden = [nn.ReLU(inplace=True)] + ([nn.Dropout(dropout)] if dropout else [])  # no module when off:
         fc: list[nn.Module] = [nn.Linear(in_features, hidden_dim), *hidden]  # same state-dict keys as before
-        for _ in range(fc_layers - 1):  # every fully connected layer after the first sees the label again
-            hidden = [nn.ReLU(inplace=True)] + ([nn.Dropout(dropout)] if dropout else [])
-            fc += [nn.Linear(hidden_dim + label_dim, hidden_dim), *hidden]
         fc += [nn.Linear(hidden_dim + label_dim, channels[-1] * sizes[-1][0] * sizes[-1][1]), nn.ReLU(inplace=True)]
         self.fc = nn.Sequential(*fc)
         layers: list[nn.Module] = []
-        reversed_channels = list(channels[::-1]) + [refine_channels or out_channels]
+        reversed_channels = list(channels[::-1]) + [out_channels]
         for stage in range(len(channels)):
             small, large = sizes[-1 - stage], sizes[-2 - stage]
             padding = (large[0] - 2 * small[0], large[1] - 2 * small[1])
@@ -159,9 +146,6 @@ class ConvDecoder(nn.Module):
                                  stride=2, padding=1, output_padding=padding))
             if stage < len(channels) - 1:
                 layers.append(nn.ReLU(inplace=True))
-        if refine_channels:  # full-resolution 3×3 convs sharpen the output at modest cost
-            layers += [nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, refine_channels, 3, padding=1),
-                       nn.ReLU(inplace=True), nn.Conv2d(refine_channels + label_dim, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
         self.folded_labels: LabelResponses | None = None  # set in an inference copy: label planes folded away
 
