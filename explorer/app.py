@@ -50,8 +50,8 @@ def _pin(text: str) -> tuple[float, float]:
 
 def _bundled() -> list[Path]:
     try:
-        from resources import bundled_checkpoints
-    except ImportError as exc:  # e.g. a stale editable install that sees `resources` as a namespace package
+        from cvae_explorer_resources import bundled_checkpoints
+    except ImportError as exc:  # e.g. an install from before the package was named so
         print(f"cvae-explorer: cannot list the bundled models ({exc}); reinstall the package", file=sys.stderr)
         return []
     return bundled_checkpoints()

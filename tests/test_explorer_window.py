@@ -202,11 +202,11 @@ def test_generate_message_does_not_outlive_its_model(window, monkeypatch):
 
 
 def test_bundled_models_open(tmp_path, qapp):
-    resources = pytest.importorskip("resources")
-    paths = getattr(resources, "bundled_checkpoints", lambda: [])()
-    if not paths:
-        pytest.skip("the bundled checkpoints are not in resources/ yet")
+    from cvae_explorer_resources import bundled_checkpoints  # installed under the project's own name
+    paths = bundled_checkpoints()
+    assert [p.name for p in paths][:4] == ["mnist-cvae.pt", "mnist-vae.pt", "mnist-ae.pt", "mnist-judge.pt"]
     win = MainWindow(dialogs=False)
     assert len(win.open_paths(paths, bundled=True)) == len(paths)
-    assert win.current_entry().bundled
+    assert win.current_entry().bundled and win.current_entry().name == "mnist-cvae"
+    assert not win.errors
     win.deleteLater()

@@ -11,7 +11,7 @@ from cvae.checkpoint import load_checkpoint
 from cvae.data import load_dataset
 from cvae.metrics import classifier_accuracy, conditional_accuracy, mean_loss_terms
 from cvae.models import ConditionalVAEConfig, build_model
-from resources import FOLDER as RESOURCES
+from cvae_explorer_resources import FOLDER as RESOURCES
 from trainer import TrainConfig, Trainer
 
 DATA = os.environ.get("CVAE_DATA_DIR")
