@@ -208,3 +208,27 @@ def test_larger_latent_slice_and_pca_planes(window, qtbot):
     assert torch.equal(z, torch.tensor([[0.0, 2.0, 0.0, 1.0]]))
     assert torch.equal(image, L.decode(model, z)[0])
     assert panel.plane.project(encodings).shape == (len(encodings), 2)
+
+
+def test_a_checkpoint_without_encodings_still_maps(qtbot, tmp_path):
+    """No test-set encodings: no dots, a note that says so, PCA not offered, and the map still decodes and pins."""
+    from explorer.main_window import MainWindow
+    from tests.conftest import make_checkpoint
+    win = MainWindow(dialogs=False)
+    qtbot.addWidget(win)
+    win.open_paths([make_checkpoint(tmp_path / "bare-vae.pt", "vae", encodings=0),
+                    make_checkpoint(tmp_path / "bare-cvae.pt", "cvae", encodings=0)])
+    win.resize(1200, 800)
+    win.show()
+    panel = win.map_panel
+    for name in ("bare-vae", "bare-cvae"):
+        win.select_model(name)
+        assert win.tabs.isTabEnabled(win.tabs.indexOf(panel)) and not win.errors
+        assert panel.encodings is None and panel._scatters == [] and panel.legend.names() == []
+        assert "no test-set encodings" in panel.note_label.text()
+        model = win.current_entry().checkpoint.model
+        pin = panel.pin_at(0.5, -0.5)
+        assert torch.equal(pin.image, L.decode(model, pin.z, panel.labels_for_decode())[0])
+    assert panel.plane.mode == "identity"  # the cVAE's 2-D latent is the plane itself
+    win.select_model("bare-vae")
+    assert panel.plane.mode == "slice"  # without encodings there is no PCA to take
