@@ -1,0 +1,213 @@
+"""Jobs: one training run or one evaluation as a plain torch-only object that whichever thread runs it builds
+and runs (the CLI's main thread, a GUI worker thread), with the loop's callbacks, cooperative cancel, and
+exactly one `on_end(JobResult)` whatever happens: finished, cancelled, diverged or failed.
+
+Building happens inside `run()`: loading the data and the model takes seconds, and a GUI must not spend them
+on its own thread. A job loads its model from the file, so it never shares weights with a model the window is
+showing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from cvae.errors import ConfigError, CvaeError, TrainingDiverged
+from trainer.callbacks import MetricsLog, TrainingCallback
+from trainer.config import TrainConfig
+
+FINISHED, CANCELLED, DIVERGED, FAILED = "finished", "cancelled", "diverged", "failed"
+
+
+@dataclass
+class JobResult:
+    kind: str                              # "train" or "evaluate"
+    status: str                            # finished, cancelled, diverged or failed
+    message: str = ""                      # one line saying what happened (the error's own sentence when failed)
+    checkpoint_path: Path | None = None    # what the job wrote or read; None when nothing was written
+    epoch: int = 0                         # last completed (and saved) epoch of a training job
+    metrics: dict = field(default_factory=dict)
+
+
+class JobCallback(TrainingCallback):
+    """What a job reports: the loop's callbacks, then one `on_end(JobResult)`. `on_progress` is an evaluation's
+    progress (done, total, what)."""
+
+    def on_progress(self, done: int, total: int, what: str) -> None: ...
+
+
+def as_flag(cancel) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    return cancel.is_set if hasattr(cancel, "is_set") else cancel
+
+
+class _Forward(TrainingCallback):
+    """Hands the loop's reports to the job's callbacks, except on_end: the job sends that once, with its status."""
+
+    def __init__(self, callbacks: list[TrainingCallback]):
+        self.callbacks = callbacks
+
+    def on_start(self, trainer) -> None:
+        for callback in self.callbacks:
+            callback.on_start(trainer)
+
+    def on_batch(self, progress) -> None:
+        for callback in self.callbacks:
+            callback.on_batch(progress)
+
+    def on_phase(self, phase, images=None) -> None:
+        for callback in self.callbacks:
+            callback.on_phase(phase, images)
+
+    def on_epoch(self, record) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch(record)
+
+    def on_samples(self, epoch, images) -> None:
+        for callback in self.callbacks:
+            callback.on_samples(epoch, images)
+
+    def on_checkpoint(self, path, epoch) -> None:
+        for callback in self.callbacks:
+            callback.on_checkpoint(path, epoch)
+
+
+class Job:
+    kind = ""
+
+    def __init__(self, callbacks: Iterable[TrainingCallback] = (), cancel=None):
+        self.callbacks = list(callbacks)
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.result: JobResult | None = None
+
+    def run(self) -> JobResult:
+        """Run to the end; never raises for what a user can cause: the result says what happened."""
+        try:
+            result = self._run()
+        except TrainingDiverged as exc:
+            result = self._result(DIVERGED, str(exc))
+        except CvaeError as exc:
+            result = self._result(FAILED, str(exc))
+        except Exception as exc:  # a bug still ends in one on_end: the window must hear about it
+            result = self._result(FAILED, f"unexpected {type(exc).__name__}: {exc}")
+        self.result = result
+        for callback in self.callbacks:
+            callback.on_end(result)
+        return result
+
+    def _run(self) -> JobResult:
+        raise NotImplementedError
+
+    def _result(self, status: str, message: str) -> JobResult:
+        return JobResult(self.kind, status, message)
+
+
+@dataclass
+class TrainSpec:
+    """Everything a training run needs, as plain values (what the Train panel's widgets and the CLI hold)."""
+
+    dataset: str
+    output: Path
+    data_dir: str | None = None
+    family: str | None = None              # None: cvae for class labels, beta-cvae for attributes
+    model: dict[str, Any] = field(default_factory=dict)  # model configuration fields (cvae.options names)
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields
+    image_size: int | None = None          # faces only
+    limit: int | None = None
+    test_limit: int | None = None
+    resume: bool = False                   # continue the run at `output` (train["epochs"] may extend it)
+    overwrite: bool = False                # replace an existing file at `output`; otherwise it is never touched
+
+    def __post_init__(self) -> None:
+        self.output = Path(self.output)
+
+
+class TrainJob(Job):
+    kind = "train"
+
+    def __init__(self, spec: TrainSpec, callbacks: Iterable[TrainingCallback] = (), cancel=None,
+                 metrics_log: bool = True):
+        super().__init__(callbacks, cancel)
+        self.spec = spec
+        self.metrics_log = metrics_log
+        self.trainer = None
+
+    def _run(self) -> JobResult:
+        from cvae.data import load_dataset
+        from cvae.models import build_model
+        from cvae.models.for_data import config_for_data, default_family
+        from trainer.loop import Trainer
+
+        spec = self.spec
+        output = spec.output
+        if output.is_dir():
+            raise ConfigError(f"the output {output} is a folder; expected a checkpoint file path")
+        if spec.resume and not output.is_file():
+            raise ConfigError(f"there is no run at {output} to resume")
+        if not spec.resume and output.exists() and not spec.overwrite:
+            raise ConfigError(f"{output} already exists; resume it or choose to overwrite it")
+        train_config = None if spec.resume else TrainConfig(**spec.train)  # bad values fail before loading data
+        if self.cancelled():
+            return self._result(CANCELLED, "cancelled before training started")
+        train = load_dataset(spec.dataset, spec.data_dir, "train", False, spec.image_size, spec.limit)
+        test = load_dataset(spec.dataset, spec.data_dir, "test", False, spec.image_size, spec.test_limit)
+        callbacks: list[TrainingCallback] = [MetricsLog(MetricsLog.path_for(output))] if self.metrics_log else []
+        callbacks.append(_Forward(self.callbacks))
+        if spec.resume:
+            self.trainer = Trainer.resume(output, train, test, callbacks, self.cancel, epochs=spec.train.get("epochs"),
+                                          device=spec.train.get("device"))
+        else:
+            family = spec.family or default_family(train)
+            model = build_model(config_for_data(family, train, **spec.model))
+            self.trainer = Trainer(model, train, test, train_config, output, callbacks, self.cancel)
+        outcome = self.trainer.run()
+        if outcome.status == "cancelled":
+            kept = f"epoch {outcome.epoch} is saved in {output}" if outcome.epoch else "no epoch finished"
+            return JobResult(self.kind, CANCELLED, f"cancelled; {kept}",
+                             output if outcome.epoch else None, outcome.epoch)
+        last = outcome.history[-1] if outcome.history else {}
+        return JobResult(self.kind, FINISHED, f"trained {outcome.epoch} epochs into {output}", output,
+                         outcome.epoch, {k: v for k, v in last.items() if k.startswith(("test_", "train_"))})
+
+    def cancelled(self) -> bool:
+        return as_flag(self.cancel)()
+
+
+class EvaluateJob(Job):
+    """Evaluates a checkpoint file (trainer.evaluation.evaluate_checkpoint): the results go into the file's
+    metrics and its JSON report."""
+
+    kind = "evaluate"
+
+    def __init__(self, path: str | Path, options: dict | None = None, callbacks: Iterable[TrainingCallback] = (),
+                 cancel=None):
+        super().__init__(callbacks, cancel)
+        self.path = Path(path)
+        self.options = dict(options or {})
+
+    def _run(self) -> JobResult:
+        from trainer.evaluation import EvaluationCancelled, evaluate_checkpoint
+
+        callbacks = self.callbacks
+
+        class Progress:
+            def on_progress(self, done, total, what):
+                for callback in callbacks:
+                    if hasattr(callback, "on_progress"):
+                        callback.on_progress(done, total, what)
+
+            def on_phase(self, text):
+                for callback in callbacks:
+                    callback.on_phase(text)
+
+        try:
+            metrics = evaluate_checkpoint(self.path, progress=Progress(), cancel=as_flag(self.cancel),
+                                          **self.options)
+        except EvaluationCancelled:
+            return JobResult(self.kind, CANCELLED, f"evaluation of {self.path.name} cancelled; nothing was written",
+                             self.path)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        return JobResult(self.kind, FINISHED, f"evaluated {self.path.name}: {shown}", self.path, metrics=metrics)
