@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-PANELS = ("map", "generate")
+PANELS = ("map", "generate", "train")
 
 
 def build_parser() -> argparse.ArgumentParser:

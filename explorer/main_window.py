@@ -12,12 +12,16 @@ from explorer.model_card import ModelCard
 from explorer.model_list import ModelEntry, ModelList, open_entry
 from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
+from explorer.jobs import JobRunner
 from explorer.panels.latent_map import LatentMapPanel, gestures
+from explorer.panels.train import TrainPanel
 
 
 class MainWindow(QtWidgets.QMainWindow):
-    def __init__(self, data_dir: str | os.PathLike | None = None, dialogs: bool = True):
+    def __init__(self, data_dir: str | os.PathLike | None = None, dialogs: bool = True,
+                 settings: QtCore.QSettings | None = None):
         super().__init__()
+        self.runner = JobRunner(self)
         self.dialogs = dialogs          # False: report errors on stderr (off-screen runs)
         self.errors: list[str] = []     # every error reported, newest last
         self.setWindowTitle("cVAE Explorer")
@@ -46,10 +50,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self._preferred_tab = 0  # the panel the user chose last; kept across models that disable it for a while
         self._switching = False
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir)]
+        self.train_panel = TrainPanel(self.runner, settings=settings)
+        self.train_panel.on_checkpoint_ready = self.checkpoint_ready
+        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.train_panel]
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
-        self.map_panel, self.generate_panel = self.panels
+        self.map_panel, self.generate_panel = self.panels[:2]
         self.empty_state = self._build_empty_state()
         self.right = QtWidgets.QStackedWidget()
         self.right.addWidget(self.empty_state)
@@ -83,6 +89,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.empty_open_button = QtWidgets.QPushButton("Open checkpoint…")
         self.empty_open_button.clicked.connect(self.open_dialog)
         layout.addWidget(self.empty_open_button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
+        self.empty_train_button = QtWidgets.QPushButton("Train a new model…")
+        self.empty_train_button.clicked.connect(lambda: self.select_panel("train"))
+        layout.addWidget(self.empty_train_button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
         return page
 
@@ -122,8 +131,9 @@ class MainWindow(QtWidgets.QMainWindow):
                                                       gestures(self.current_entry()).replace("  ·  ", "\n")))
 
     # ----- models -----
-    def open_paths(self, paths, bundled: bool = False) -> list[ModelEntry]:
-        """Open checkpoints; a bad one is reported (dialog or stderr) and skipped, the rest still open."""
+    def open_paths(self, paths, bundled: bool = False, replace: bool = False) -> list[ModelEntry]:
+        """Open checkpoints; a bad one is reported (dialog or stderr) and skipped, the rest still open.
+        `replace`: a file that is already open is read again (a run that trained further)."""
         opened = []
         for path in paths:
             try:
@@ -134,7 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
             except Exception as exc:  # an unexpected failure must not take the window down either
                 self.report_error("Cannot open checkpoint", f"{path}: {type(exc).__name__}: {exc}")
                 continue
-            row = self.model_list.add_entry(entry)
+            row = self.model_list.add_entry(entry, replace=replace)
             opened.append(self.model_list.entries[row])
         if opened and self.model_list.currentRow() < 0:
             self.select_first_explorable()
@@ -183,7 +193,7 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             for index, panel in enumerate(self.panels):
                 reason = None if entry is None else panel.unavailable_reason(entry)
-                usable = entry is not None and reason is None
+                usable = reason is None and (entry is not None or not panel.needs_model)
                 self.tabs.setTabEnabled(index, usable)
                 self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
                 panel.set_entry(entry if usable else None)
@@ -212,9 +222,38 @@ class MainWindow(QtWidgets.QMainWindow):
         index = self.panels.index(self.panel(key))
         if not self.tabs.isTabEnabled(index):
             return False
+        self.right.setCurrentWidget(self.tabs)
         self.tabs.setCurrentIndex(index)
         self._preferred_tab = index
         return True
+
+    # ----- jobs -----
+    def checkpoint_ready(self, path) -> None:
+        """A training job wrote `path`: open it (again, if it is open: it trained further) and say so."""
+        opened = self.open_paths([path], replace=True)
+        if opened:
+            self.statusBar().showMessage(f"{opened[0].name} is in the model list: explore it in the other tabs")
+
+    def ask_to_stop_jobs(self) -> bool:
+        """True when the window may close: no job runs, or the user agreed to stop it (nothing is lost but the
+        epoch under way: the last finished one is saved)."""
+        if not self.runner.running():
+            return True
+        if self.dialogs:
+            answer = QtWidgets.QMessageBox.question(
+                self, "A job is running", "A training or evaluation job is running. Stop it and quit? "
+                "The last finished epoch stays saved; --resume (or Resume…) continues it.")
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                return False
+        return True
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        if not self.ask_to_stop_jobs():
+            event.ignore()
+            return
+        self.statusBar().showMessage("Stopping the running job after its current batch …")
+        self.runner.shutdown()
+        super().closeEvent(event)
 
     def flush(self) -> None:
         for panel in self.panels:

@@ -61,10 +61,16 @@ class ModelList(QtWidgets.QListWidget):
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802
         return QtCore.QSize(super().minimumSizeHint().width(), 2 * 16 + 2 * self.frameWidth())
 
-    def add_entry(self, entry: ModelEntry) -> int:
-        """Append (or find, when the same file is already open) and return its row."""
+    def add_entry(self, entry: ModelEntry, replace: bool = False) -> int:
+        """Append (or find, when the same file is already open) and return its row; `replace` swaps in the new
+        entry for the same file (a run that trained further) and re-shows it if it is selected."""
         for row, existing in enumerate(self.entries):
             if existing.path == entry.path:
+                if replace:
+                    self.entries[row] = entry
+                    self.item(row).setText(entry.title)
+                    if row == self.currentRow():
+                        self.entry_selected.emit(entry)
                 return row
         self.entries.append(entry)
         item = QtWidgets.QListWidgetItem(entry.title)

@@ -58,10 +58,13 @@ def test_bad_checkpoint_shows_an_error_and_the_app_keeps_working(window, critica
 
 def test_panels_disabled_for_the_classifier_with_a_reason(window):
     window.select_model("tiny-classifier")
-    for index in range(window.tabs.count()):
+    model_panels = [i for i, p in enumerate(window.panels) if p.needs_model]
+    assert len(model_panels) == 2
+    for index in model_panels:
         assert not window.tabs.isTabEnabled(index)
         assert "classifier" in window.tabs.tabToolTip(index)
-    assert window.tabs.count() == 2  # disabled, not hidden
+    assert window.tabs.count() == len(window.panels)  # disabled, not hidden
+    assert window.tabs.isTabEnabled(window.panels.index(window.train_panel))  # training needs no model
     assert "accuracy" in window.card.text().lower()
     window.select_model("tiny-cvae")
     assert all(window.tabs.isTabEnabled(i) for i in range(window.tabs.count()))
@@ -113,7 +116,7 @@ def test_a_random_bytes_checkpoint_alone_exits_non_zero_and_shows_the_empty_stat
     assert window.right.currentWidget() is window.empty_state  # how to open a model, not controls over nothing
     assert "File › Open" in window.empty_label.text()
     assert not any(w.isEnabled() for w in window.map_panel.plane_widgets)
-    assert not any(window.tabs.isTabEnabled(i) for i in range(window.tabs.count()))
+    assert not any(window.tabs.isTabEnabled(i) for i, p in enumerate(window.panels) if p.needs_model)
 
 
 def test_an_unknown_model_name_exits_non_zero(tiny_checkpoints, tmp_path, qapp, shown, capsys):

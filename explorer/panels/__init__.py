@@ -13,6 +13,7 @@ CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 class Panel(QtWidgets.QWidget):
     key = ""      # the --panel name
     title = ""    # the tab text
+    needs_model = True  # False: usable with no model selected (Train starts from nothing)
 
     @classmethod
     def unavailable_reason(cls, entry) -> str | None:

@@ -1,0 +1,370 @@
+"""Train: set up a run (data, model family and sizes, hyperparameters, device, output file), start it as a
+background job, watch its loss curves, per-epoch samples and progress, cancel or resume it; the finished
+checkpoint joins the model list. The inputs are built from the configuration declarations (cvae.options), the
+same ones `cvae-train` reads, and the run is the same TrainJob the CLI's loop runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyqtgraph as pg
+import torch
+from PySide6 import QtCore, QtWidgets
+
+from cvae import latent as L
+from cvae.data import DATA_DIR_ENV, DATASETS
+from cvae.models import FAMILY_NAMES, config_class
+from explorer.images import ImageView
+from explorer.panels import Panel
+from explorer.widgets.option_form import OptionForm
+from trainer.config import TrainConfig
+from trainer.jobs import CANCELLED, FINISHED, TrainJob, TrainSpec
+from trainer.progress import format_seconds
+
+FAMILIES = {  # what each data set's labels allow, the conditional one first (the default)
+    "mnist": ("cvae", "vae", "ae", "classifier"),
+    "fashion-mnist": ("cvae", "vae", "ae", "classifier"),
+    "celeba": ("beta-cvae", "vae", "ae"),
+}
+DATASET_DEFAULTS = {  # sensible starting points per data set (everything else: the declared defaults)
+    "mnist": {"epochs": 10, "batch_size": 100},
+    "fashion-mnist": {"epochs": 10, "batch_size": 100},
+    "celeba": {"epochs": 20, "batch_size": 64, "learning_rate": 5e-4},
+}
+CURVES = (  # record key, legend, colour, per-batch?
+    ("train_nelbo", "train −ELBO", "#1f77b4"), ("test_nelbo", "held-out −ELBO", "#d62728"),
+    ("train_rec", "train reconstruction", "#aec7e8"), ("test_rec", "held-out reconstruction", "#ff9896"),
+    ("train_loss", "train loss", "#2ca02c"), ("test_loss", "held-out loss", "#98df8a"),
+)
+KL_CURVES = (("train_kl", "train KL", "#9467bd"), ("test_kl", "held-out KL", "#e377c2"),
+             ("test_accuracy", "held-out accuracy", "#8c564b"))
+
+
+def devices() -> list[tuple[str, str]]:
+    """(label, value) of every device this machine has, with what was found; `auto` first."""
+    found = []
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            found.append((f"cuda:{index} — {props.name}, {props.total_memory / 2 ** 30:.0f} GiB", f"cuda:{index}"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append(("mps — Apple GPU", "mps"))
+    best = found[0][0].split(" — ")[0] if found else "cpu"
+    return [(f"auto (here: {best})", "auto"), *found, ("cpu", "cpu")]
+
+
+class TrainPanel(Panel):
+    key = "train"
+    title = "Train"
+    needs_model = False  # a new run starts from nothing
+
+    def __init__(self, runner, settings: QtCore.QSettings | None = None, ask=None,
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings or QtCore.QSettings("cvae-explorer", "explorer")
+        self.ask = ask or self._ask_dialog  # (title, text, choices) -> the chosen one, or None
+        self.entry = None
+        self.worker = None
+        self.history: list[dict] = []
+        self.batch_x: list[float] = []
+        self.batch_loss: list[float] = []
+        self.last_result = None
+        self.on_checkpoint_ready = None  # set by the main window: opens the finished checkpoint
+
+        self._build_settings()
+        self._build_live()
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        splitter.addWidget(self.settings_scroll)
+        splitter.addWidget(self.live)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([380, 700])
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addWidget(splitter)
+        self._dataset_changed()
+        self._set_running(False)
+
+    # ----- construction -----
+    def _build_settings(self) -> None:
+        box = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(box)
+
+        data = QtWidgets.QGroupBox("Data")
+        form = QtWidgets.QFormLayout(data)
+        self.dataset_combo = QtWidgets.QComboBox()
+        for name in DATASETS:
+            self.dataset_combo.addItem(name, name)
+        self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(
+            self.settings.value("train/dataset", "mnist"))))
+        self.dataset_combo.currentIndexChanged.connect(self._dataset_changed)
+        form.addRow("Dataset", self.dataset_combo)
+        folder_row = QtWidgets.QHBoxLayout()
+        self.data_dir_edit = QtWidgets.QLineEdit(str(self.settings.value("train/data_dir", "") or
+                                                     os.environ.get(DATA_DIR_ENV, "")))
+        self.data_dir_edit.setPlaceholderText(f"the folder that holds MNIST/, celebahq64/ … (${DATA_DIR_ENV})")
+        choose = QtWidgets.QPushButton("Choose…")
+        choose.clicked.connect(self._choose_data_dir)
+        folder_row.addWidget(self.data_dir_edit, 1)
+        folder_row.addWidget(choose)
+        form.addRow("Data folder", folder_row)
+        self.limit_spin = QtWidgets.QSpinBox()
+        self.limit_spin.setRange(0, 10_000_000)
+        self.limit_spin.setSpecialValueText("all")
+        self.limit_spin.setToolTip("Train on the first N training images only (quick runs); 0 = all")
+        form.addRow("Training images", self.limit_spin)
+        column.addWidget(data)
+
+        model = QtWidgets.QGroupBox("Model")
+        model_layout = QtWidgets.QVBoxLayout(model)
+        family_row = QtWidgets.QFormLayout()
+        self.family_combo = QtWidgets.QComboBox()
+        self.family_combo.currentIndexChanged.connect(self._family_changed)
+        family_row.addRow("Family", self.family_combo)
+        model_layout.addLayout(family_row)
+        self.model_form = OptionForm()
+        model_layout.addWidget(self.model_form)
+        column.addWidget(model)
+
+        training = QtWidgets.QGroupBox("Training")
+        training_layout = QtWidgets.QVBoxLayout(training)
+        self.train_form = OptionForm()
+        self.train_form.set_config_class(TrainConfig, skip=("device",))
+        training_layout.addWidget(self.train_form)
+        device_row = QtWidgets.QFormLayout()
+        self.device_combo = QtWidgets.QComboBox()
+        for label, value in devices():
+            self.device_combo.addItem(label, value)
+        self.device_combo.setToolTip("auto picks CUDA, then MPS, then the CPU (cvae-train --device)")
+        device_row.addRow("Device", self.device_combo)
+        training_layout.addLayout(device_row)
+        column.addWidget(training)
+
+        output = QtWidgets.QGroupBox("Output")
+        out_row = QtWidgets.QHBoxLayout(output)
+        self.output_edit = QtWidgets.QLineEdit(str(Path("runs") / "model.pt"))
+        self.output_edit.setToolTip("The checkpoint, written after every epoch; NAME.metrics.jsonl goes beside it. "
+                                    "An existing file is never replaced without asking.")
+        out_choose = QtWidgets.QPushButton("Choose…")
+        out_choose.clicked.connect(self._choose_output)
+        out_row.addWidget(self.output_edit, 1)
+        out_row.addWidget(out_choose)
+        column.addWidget(output)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.start_button = QtWidgets.QPushButton("Start training")
+        self.start_button.clicked.connect(self.start)
+        self.resume_button = QtWidgets.QPushButton("Resume…")
+        self.resume_button.setToolTip("Continue a run from its checkpoint (the output file), to its own epoch total "
+                                      "or to the Epochs above when that is larger")
+        self.resume_button.clicked.connect(self.resume_dialog)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop after the current batch; the last finished epoch stays saved")
+        self.cancel_button.clicked.connect(self.cancel)
+        for button in (self.start_button, self.resume_button, self.cancel_button):
+            buttons.addWidget(button)
+        column.addLayout(buttons)
+        column.addStretch(1)
+        self.settings_scroll = QtWidgets.QScrollArea()
+        self.settings_scroll.setWidget(box)
+        self.settings_scroll.setWidgetResizable(True)
+        self.settings_scroll.setMinimumWidth(340)
+
+    def _build_live(self) -> None:
+        self.live = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(self.live)
+        self.status_label = QtWidgets.QLabel("Set up a run on the left and press Start training.")
+        self.status_label.setWordWrap(True)
+        layout.addWidget(self.status_label)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setFormat("%p%")
+        layout.addWidget(self.progress)
+        self.loss_plot = pg.PlotWidget(title="Loss per image (nats)")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
+        self.epoch_curves = {key: self.loss_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
+                                                      symbolSize=5, symbolBrush=colour, name=name)
+                             for key, name, colour in CURVES}
+        self.kl_plot = pg.PlotWidget(title="KL divergence (nats) · accuracy")
+        self.kl_plot.addLegend(offset=(-10, 10))
+        self.kl_plot.setLabel("bottom", "epoch")
+        self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.kl_curves = {key: self.kl_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
+                                                 symbolBrush=colour, name=name) for key, name, colour in KL_CURVES}
+        plots = QtWidgets.QHBoxLayout()
+        plots.addWidget(self.loss_plot, 3)
+        plots.addWidget(self.kl_plot, 2)
+        layout.addLayout(plots, 3)
+        samples_box = QtWidgets.QHBoxLayout()
+        self.samples_view = ImageView("Samples from the model appear here after each epoch", minimum=160)
+        self.samples_caption = QtWidgets.QLabel("")
+        self.samples_caption.setStyleSheet("color: #666")
+        samples_box.addWidget(self.samples_view, 1)
+        layout.addLayout(samples_box, 2)
+        layout.addWidget(self.samples_caption)
+
+    # ----- settings -----
+    def _dataset_changed(self) -> None:
+        dataset = self.dataset_combo.currentData()
+        self.family_combo.blockSignals(True)
+        self.family_combo.clear()
+        for family in FAMILIES.get(dataset, ("cvae",)):
+            self.family_combo.addItem(f"{family} — {FAMILY_NAMES.get(family, family)}", family)
+        self.family_combo.blockSignals(False)
+        for name, value in DATASET_DEFAULTS.get(dataset, {}).items():
+            if name in self.train_form.widgets:
+                self.train_form.set_value(name, value)
+        self._family_changed()
+
+    def _family_changed(self) -> None:
+        family = self.family_combo.currentData()
+        if family:
+            self.model_form.set_config_class(config_class(family))
+
+    def _choose_data_dir(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder",
+                                                            self.data_dir_edit.text() or str(Path.home()))
+        if folder:
+            self.data_dir_edit.setText(folder)
+
+    def _choose_output(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Checkpoint to write", self.output_edit.text(),
+                                                        "Checkpoints (*.pt)")
+        if path:
+            self.output_edit.setText(path if path.endswith(".pt") else path + ".pt")
+
+    def spec(self, resume: bool = False, overwrite: bool = False) -> TrainSpec:
+        """The run the widgets describe (ValueError for a malformed field)."""
+        train = self.train_form.values()
+        train["device"] = self.device_combo.currentData()
+        return TrainSpec(
+            dataset=self.dataset_combo.currentData(), output=Path(self.output_edit.text().strip()).expanduser(),
+            data_dir=self.data_dir_edit.text().strip() or None, family=self.family_combo.currentData(),
+            model=self.model_form.values(), train=train, limit=self.limit_spin.value() or None, resume=resume,
+            overwrite=overwrite)
+
+    # ----- running -----
+    def start(self, resume: bool = False) -> bool:
+        """Start the run the widgets describe; an existing output file is only replaced or resumed when the user
+        says so. False when nothing was started."""
+        if self.runner.running("train"):
+            self._say("A training run is already going; cancel it first (one at a time).")
+            return False
+        output = Path(self.output_edit.text().strip()).expanduser()
+        if not self.output_edit.text().strip():
+            self._say("Choose an output file for the checkpoint.")
+            return False
+        overwrite = False
+        if output.exists() and not resume:
+            choice = self.ask("Output file exists", f"{output} already exists. Resume that run, replace it, or "
+                              "cancel?", ("Resume", "Replace", "Cancel"))
+            if choice == "Resume":
+                resume = True
+            elif choice == "Replace":
+                overwrite = True
+            else:
+                return False
+        try:
+            spec = self.spec(resume=resume, overwrite=overwrite)
+        except ValueError as exc:
+            self._say(str(exc))
+            return False
+        self.settings.setValue("train/data_dir", spec.data_dir or "")
+        self.settings.setValue("train/dataset", spec.dataset)
+        self._reset_live(keep=resume)
+        self.worker = self.runner.start("train", lambda callbacks, cancel: TrainJob(spec, callbacks, cancel))
+        worker = self.worker
+        worker.progress.connect(self._progress)
+        worker.phase.connect(self._phase)
+        worker.epoch.connect(self._epoch)
+        worker.samples.connect(self._samples)
+        worker.ended.connect(self._ended)
+        self._set_running(True)
+        what = "Resuming" if resume else "Starting"
+        self._say(f"{what} {spec.family or 'the default model'} on {spec.dataset} into {spec.output} "
+                  "(loading data …)")
+        return True
+
+    def resume_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Resume a run", self.output_edit.text(),
+                                                        "Checkpoints (*.pt)")
+        if path:
+            self.output_edit.setText(path)
+            self.start(resume=True)
+
+    def cancel(self) -> None:
+        if self.runner.running("train"):
+            self.runner.cancel("train")
+            self._say("Cancelling after the current batch …")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _reset_live(self, keep: bool) -> None:
+        if not keep:
+            self.history = []
+        self.batch_x, self.batch_loss = [], []
+        self.progress.setValue(0)
+        self._redraw_curves()
+
+    def _say(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    # ----- job signals (GUI thread) -----
+    def _progress(self, progress) -> None:
+        total = progress.epochs * progress.batches
+        done = (progress.epoch - 1) * progress.batches + progress.batch
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"epoch {progress.epoch}/{progress.epochs} · %p% · "
+                                f"{progress.images_per_second:,.0f} img/s · ETA {format_seconds(progress.eta)}")
+        if progress.loss is not None:
+            self.batch_x.append(progress.epoch - 1 + progress.batch / progress.batches)
+            self.batch_loss.append(progress.loss)
+            self.batch_curve.setData(self.batch_x, self.batch_loss)
+        self._say(f"Training: epoch {progress.epoch} of {progress.epochs}, batch {progress.batch} of "
+                  f"{progress.batches}")
+
+    def _phase(self, text: str) -> None:
+        self._say(f"{text[0].upper()}{text[1:]} …")
+
+    def _epoch(self, record: dict) -> None:
+        self.history = [r for r in self.history if r.get("epoch") != record.get("epoch")] + [record]
+        self._redraw_curves()
+
+    def _redraw_curves(self) -> None:
+        epochs = [r["epoch"] for r in self.history]
+        for table, curves in ((CURVES, self.epoch_curves), (KL_CURVES, self.kl_curves)):
+            for key, _, _ in table:
+                points = [(e, r[key]) for e, r in zip(epochs, self.history) if key in r]
+                curves[key].setData([p[0] for p in points], [p[1] for p in points])
+        if not self.batch_x:
+            self.batch_curve.setData([], [])
+
+    def _samples(self, epoch: int, images) -> None:
+        columns = min(8, len(images))
+        self.samples_view.set_image(L.tile(images, columns, padding=2, pad_value=0.5))
+        self.samples_caption.setText(f"Samples after epoch {epoch} (the same latents every epoch, so they compare)")
+
+    def _ended(self, result) -> None:
+        self.last_result = result
+        self._set_running(False)
+        self.worker = None
+        if result.status == FINISHED:
+            self.progress.setValue(self.progress.maximum())
+        self._say(f"{result.status.capitalize()}: {result.message}")
+        if result.checkpoint_path is not None and result.status in (FINISHED, CANCELLED) and result.epoch:
+            if self.on_checkpoint_ready is not None:
+                self.on_checkpoint_ready(result.checkpoint_path)
+
+    # ----- dialogs -----
+    def _ask_dialog(self, title: str, text: str, choices: tuple[str, ...]) -> str | None:
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Question, title, text, parent=self)
+        buttons = {box.addButton(choice, QtWidgets.QMessageBox.ButtonRole.AcceptRole): choice for choice in choices}
+        box.exec()
+        return buttons.get(box.clickedButton())

@@ -1,0 +1,146 @@
+"""The Train panel: a run started from the window trains on a worker thread, reports progress, curves and
+samples, ends in the model list, cancels and resumes, reports divergence, and never freezes or outlives the
+window."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from cvae.checkpoint import load_checkpoint
+from explorer.main_window import MainWindow
+from tests.formats import make_mnist
+from trainer.jobs import CANCELLED, DIVERGED, FINISHED
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_mnist(tmp_path_factory.mktemp("data"), train=160, test=40)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(1300, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.runner.shutdown()
+
+
+def set_up(panel, data_dir, out, epochs=2, **train):
+    panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist"))
+    panel.data_dir_edit.setText(str(data_dir))
+    panel.family_combo.setCurrentIndex(panel.family_combo.findData("cvae"))
+    panel.model_form.set_value("conv_channels", (4, 8))
+    panel.model_form.set_value("hidden_dim", 16)
+    panel.train_form.set_value("epochs", epochs)
+    panel.train_form.set_value("batch_size", 16)
+    for name, value in train.items():
+        panel.train_form.set_value(name, value)
+    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
+    panel.output_edit.setText(str(out))
+
+
+def wait_end(qtbot, panel, timeout=60_000):
+    qtbot.waitUntil(lambda: panel.last_result is not None and not panel.runner.running("train"), timeout=timeout)
+    return panel.last_result
+
+
+def test_a_run_started_from_the_window_trains_and_joins_the_model_list(window, qtbot, data_dir, tmp_path):
+    panel = window.train_panel
+    assert window.select_panel("train")
+    out = tmp_path / "digits.pt"
+    set_up(panel, data_dir, out)
+    assert panel.start()
+    assert not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
+    result = wait_end(qtbot, panel)
+    assert result.status == FINISHED and result.epoch == 2
+    assert panel.progress.value() == panel.progress.maximum() > 0
+    assert [r["epoch"] for r in panel.history] == [1, 2]
+    assert len(panel.epoch_curves["test_nelbo"].getData()[0]) == 2 and len(panel.batch_loss) > 0
+    assert panel.samples_view.tensor is not None
+    assert out.resolve() in [e.path for e in window.model_list.entries]  # the finished run joins the list
+    assert load_checkpoint(out).epoch == 2
+    assert window.train_panel.settings.value("train/data_dir") == str(data_dir)  # remembered
+    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+def test_cancel_then_resume_from_the_window(window, qtbot, data_dir, tmp_path):
+    panel = window.train_panel
+    out = tmp_path / "run.pt"
+    set_up(panel, data_dir, out, epochs=3)
+    assert panel.start()
+    qtbot.waitUntil(lambda: len(panel.history) == 1, timeout=60_000)  # epoch 1 done and saved
+    panel.cancel()
+    result = wait_end(qtbot, panel)
+    assert result.status in (CANCELLED, FINISHED)
+    saved = load_checkpoint(out).epoch
+    assert saved >= 1
+    if result.status == CANCELLED:
+        assert saved < 3 and "Cancelled" in panel.status_label.text()
+    panel.last_result = None
+    panel.ask = lambda title, text, choices: "Resume"  # the output exists: the panel asks what to do
+    assert panel.start()
+    result = wait_end(qtbot, panel)
+    assert result.status == FINISHED and load_checkpoint(out).epoch == 3
+
+
+def test_an_existing_output_is_never_replaced_silently(window, data_dir, tmp_path):
+    panel = window.train_panel
+    out = tmp_path / "keep.pt"
+    out.write_bytes(b"precious")
+    set_up(panel, data_dir, out)
+    asked = []
+    panel.ask = lambda title, text, choices: asked.append(text) or "Cancel"
+    assert not panel.start() and not window.runner.running()
+    assert asked and str(out) in asked[0] and out.read_bytes() == b"precious"
+
+
+def test_a_diverging_run_says_diverged(window, qtbot, data_dir, tmp_path):
+    panel = window.train_panel
+    set_up(panel, data_dir, tmp_path / "boom.pt", learning_rate=1e20)
+    assert panel.start()
+    result = wait_end(qtbot, panel)
+    assert result.status == DIVERGED and "Diverged" in panel.status_label.text()
+
+
+def test_the_window_stays_responsive_while_a_run_trains(window, qtbot, data_dir, tmp_path):
+    panel = window.train_panel
+    set_up(panel, data_dir, tmp_path / "busy.pt", epochs=4)
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=60_000)
+    delays = []
+    while window.runner.running("train") and len(delays) < 40:
+        started = time.perf_counter()
+        fired = []
+        QtCore.QTimer.singleShot(0, lambda: fired.append(time.perf_counter()))
+        qtbot.waitUntil(lambda: bool(fired), timeout=5_000)
+        delays.append(fired[0] - started)
+        QtWidgets.QApplication.processEvents()
+    window.runner.cancel("train")
+    wait_end(qtbot, panel)
+    assert delays and statistics.median(delays) < 0.25  # generous: a frozen window would wait for the epoch
+
+
+def test_closing_the_window_mid_run_stops_the_thread_and_leaves_no_half_file(qtbot, data_dir, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    win.show()
+    panel = win.train_panel
+    out = tmp_path / "closing" / "run.pt"
+    set_up(panel, data_dir, out, epochs=50)
+    assert panel.start()
+    worker_thread = win.runner._running["train"][0]
+    qtbot.waitUntil(lambda: len(panel.history) >= 1, timeout=60_000)
+    assert win.close()
+    assert not win.runner.running() and worker_thread.isFinished()
+    leftovers = [p.name for p in out.parent.iterdir() if not p.name.endswith((".pt", ".metrics.jsonl"))]
+    assert leftovers == []  # no temporary checkpoint left behind
+    assert 1 <= load_checkpoint(out).epoch < 50
+    win.deleteLater()
