@@ -32,13 +32,14 @@ DATASET_DEFAULTS = {  # sensible starting points per data set (everything else: 
     "fashion-mnist": {"epochs": 10, "batch_size": 100},
     "celeba": {"epochs": 20, "batch_size": 64, "learning_rate": 5e-4},
 }
-CURVES = (  # record key, legend, colour, per-batch?
+CURVES = (  # record key, legend, colour; a curve joins the legend when its first point arrives
     ("train_nelbo", "train −ELBO", "#1f77b4"), ("test_nelbo", "held-out −ELBO", "#d62728"),
     ("train_rec", "train reconstruction", "#aec7e8"), ("test_rec", "held-out reconstruction", "#ff9896"),
-    ("train_loss", "train loss", "#2ca02c"), ("test_loss", "held-out loss", "#98df8a"),
+    ("train_cross_entropy", "train cross-entropy", "#1f77b4"), ("test_cross_entropy", "held-out cross-entropy",
+                                                                   "#d62728"),
 )
 KL_CURVES = (("train_kl", "train KL", "#9467bd"), ("test_kl", "held-out KL", "#e377c2"),
-             ("test_accuracy", "held-out accuracy", "#8c564b"))
+             ("train_accuracy", "train accuracy", "#2ca02c"), ("test_accuracy", "held-out accuracy", "#8c564b"))
 
 
 def devices() -> list[tuple[str, str]]:
@@ -186,14 +187,15 @@ class TrainPanel(Panel):
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
         self.epoch_curves = {key: self.loss_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
-                                                      symbolSize=5, symbolBrush=colour, name=name)
-                             for key, name, colour in CURVES}
-        self.kl_plot = pg.PlotWidget(title="KL divergence (nats) · accuracy")
+                                                      symbolSize=5, symbolBrush=colour)
+                             for key, _, colour in CURVES}
+        self.kl_plot = pg.PlotWidget(title="KL (nats) or accuracy")
         self.kl_plot.addLegend(offset=(-10, 10))
         self.kl_plot.setLabel("bottom", "epoch")
         self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
         self.kl_curves = {key: self.kl_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
-                                                 symbolBrush=colour, name=name) for key, name, colour in KL_CURVES}
+                                                 symbolBrush=colour) for key, _, colour in KL_CURVES}
+        self._in_legend: set[str] = set()
         plots = QtWidgets.QHBoxLayout()
         plots.addWidget(self.loss_plot, 3)
         plots.addWidget(self.kl_plot, 2)
@@ -339,10 +341,14 @@ class TrainPanel(Panel):
 
     def _redraw_curves(self) -> None:
         epochs = [r["epoch"] for r in self.history]
-        for table, curves in ((CURVES, self.epoch_curves), (KL_CURVES, self.kl_curves)):
-            for key, _, _ in table:
+        for table, curves, plot in ((CURVES, self.epoch_curves, self.loss_plot),
+                                    (KL_CURVES, self.kl_curves, self.kl_plot)):
+            for key, name, _ in table:
                 points = [(e, r[key]) for e, r in zip(epochs, self.history) if key in r]
                 curves[key].setData([p[0] for p in points], [p[1] for p in points])
+                if points and key not in self._in_legend:  # only what this run reports gets a legend entry
+                    plot.getPlotItem().legend.addItem(curves[key], name)
+                    self._in_legend.add(key)
         if not self.batch_x:
             self.batch_curve.setData([], [])
 

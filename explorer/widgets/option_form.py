@@ -15,6 +15,28 @@ def label_for(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+class FloatBox(QtWidgets.QDoubleSpinBox):
+    """A float spin box that shows 0.001 and 1e-05 rather than 0.001000 and 0.000010."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt naming)
+        return f"{value:g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, position: int):  # noqa: D102
+        from PySide6 import QtGui
+        try:
+            float(text)
+        except ValueError:
+            ok = text.strip() in ("", "-", ".", "-.") or text.lower().rstrip("-+").endswith("e")
+            return (QtGui.QValidator.State.Intermediate if ok else QtGui.QValidator.State.Invalid), text, position
+        return QtGui.QValidator.State.Acceptable, text, position
+
+
 class OptionForm(QtWidgets.QWidget):
     """A form of one widget per declared field; `values()` reads them back as the field's Python type."""
 
@@ -63,8 +85,8 @@ class OptionForm(QtWidgets.QWidget):
             widget.setRange(low, high)
             widget.valueChanged.connect(self.changed)
         elif isinstance(value, float):
-            widget = QtWidgets.QDoubleSpinBox()
-            widget.setDecimals(6)
+            widget = FloatBox()
+            widget.setDecimals(8)
             widget.setStepType(QtWidgets.QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             low = declared.low if declared.low is not None else -BIG
             high = declared.high if declared.high is not None else BIG
