@@ -26,3 +26,9 @@ def test_explorer_benchmark_measures_both_backdrop_paths():
     assert set(results) == {"preview decode (1 image)", "backdrop decode (20×20, one call)",
                             "  same, label planes concatenated"}
     assert all(value > 0 for value in results.values())
+
+
+def test_memory_benchmark_runs_a_short_session(tiny_checkpoints, qapp):
+    bench = load_script("bench_memory")
+    samples = bench.run(60, str(tiny_checkpoints["cvae"]), report_every=20)
+    assert [moves for moves, _ in samples] == [0, 20, 40, 60] and all(mb > 0 for _, mb in samples)

@@ -88,3 +88,19 @@ def test_an_existing_file_is_never_replaced_unless_asked(data_dir, tmp_path):
     result = TrainJob(spec(data_dir, out)).run()
     assert result.status == FAILED and "already exists" in result.message and out.read_bytes() == b"precious"
     assert TrainJob(TrainSpec(**{**spec(data_dir, out).__dict__, "overwrite": True})).run().status == FINISHED
+
+
+def test_out_of_memory_suggests_a_smaller_batch_and_lets_go_of_the_model(data_dir, tmp_path, monkeypatch):
+    import torch
+
+    from cvae.models.generative import GenerativeModel
+
+    def exhausted(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(GenerativeModel, "loss", exhausted)
+    recorder = Recorder()
+    job = TrainJob(spec(data_dir, tmp_path / "run.pt", batch_size=32), [recorder])
+    result = job.run()
+    assert result.status == FAILED and recorder.ends == [result]
+    assert "out of CPU memory at batch size 32" in result.message and "smaller batch" in result.message
+    assert job.trainer is None  # released: nothing keeps the weights or the data on the device

@@ -163,7 +163,10 @@ class TrainJob(Job):
             family = spec.family or default_family(train)
             model = build_model(config_for_data(family, train, **spec.model))
             self.trainer = Trainer(model, train, test, train_config, output, callbacks, self.cancel)
-        outcome = self.trainer.run()
+        try:
+            outcome = self.trainer.run()
+        finally:
+            self.release()
         if outcome.status == "cancelled":
             kept = f"epoch {outcome.epoch} is saved in {output}" if outcome.epoch else "no epoch finished"
             return JobResult(self.kind, CANCELLED, f"cancelled; {kept}",
@@ -174,6 +177,19 @@ class TrainJob(Job):
 
     def cancelled(self) -> bool:
         return as_flag(self.cancel)()
+
+    def release(self) -> None:
+        """Let go of the model, the optimizer and the device-resident data, so a GPU's memory returns to the
+        system (and to the next job) when the run ends, however it ended."""
+        trainer, self.trainer = self.trainer, None
+        device = getattr(trainer, "device", None)
+        del trainer
+        if device is not None and device.type == "cuda":
+            import gc
+
+            import torch
+            gc.collect()
+            torch.cuda.empty_cache()
 
 
 class EvaluateJob(Job):
