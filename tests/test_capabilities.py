@@ -52,7 +52,7 @@ def entry(**values) -> SimpleNamespace:
     (dict(label_kind="class", label_count=26), True, True),            # a new class-label data set (letters)
     (dict(latent_dim=32, image_shape=(3, 32, 32)), True, True),       # an unconditional RGB model
     (dict(variational=False, latent_dim=4), True, True),              # an autoencoder
-    (dict(label_kind="attributes", label_count=40, latent_dim=128), False, False),  # faces: other panels
+    (dict(label_kind="attributes", label_count=40, latent_dim=128), False, True),  # faces: attribute toggles
     (dict(generative=False, label_kind="class", latent_dim=0), False, False),      # a classifier
     (dict(latent_dim=1), False, True),
 ])

@@ -1,5 +1,6 @@
-"""Generate: a grid of samples for a chosen digit (or unconditional samples), with temperature and seed;
-for the autoencoder, test images beside their reconstructions. Save the grid as PNG."""
+"""Generate: a grid of samples for a chosen class (or unconditional samples), with temperature and seed; for
+attribute (face) models, 40 grouped attribute toggles (on / off / as sampled) and presets; for the autoencoder,
+test images beside their reconstructions. Save the grid as PNG."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import random
 from pathlib import Path
 
 import torch
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from cvae import latent as L
 from cvae.data import DATA_DIR_ENV, load_dataset
 from cvae.errors import CvaeError
 from explorer.images import ImageView, save_png
 from explorer.panels import Panel, label_word, takes_class
+from explorer.widgets.attribute_toggles import AttributeToggles
+
+DECODE_DELAY_MS = 30  # toggles and presets within this time make one decode
 
 ALL_DIGITS = -1
 
@@ -27,8 +31,6 @@ class GeneratePanel(Panel):
     def missing(cls, capabilities) -> str | None:
         if not capabilities.generative:
             return "This model is a classifier: it reads images, it does not generate them."
-        if capabilities.takes_attributes:
-            return "Attribute controls (for face models) are not part of this panel yet."
         return None
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, data_dir: str | os.PathLike | None = None):
@@ -93,10 +95,24 @@ class GeneratePanel(Panel):
         self.caption = QtWidgets.QLabel("")
         self.caption.setStyleSheet("color: #666")
 
+        self.toggles = AttributeToggles()
+        self.toggles.setMinimumWidth(330)
+        self.toggles.setMaximumWidth(420)
+        self.toggles.changed.connect(self._schedule)
+        self.toggles.hide()
+        self.decodes = 0  # batched decodes so far (one per change, however many widgets moved)
+        self.decode_timer = QtCore.QTimer(self)
+        self.decode_timer.setSingleShot(True)
+        self.decode_timer.setInterval(DECODE_DELAY_MS)
+        self.decode_timer.timeout.connect(self.generate)
+
+        body = QtWidgets.QHBoxLayout()
+        body.addWidget(self.toggles)
+        body.addWidget(self.view, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.message_box)
-        layout.addWidget(self.view, 1)
+        layout.addLayout(body, 1)
         layout.addWidget(self.caption)
 
         for signal in (self.digit_combo.currentIndexChanged, self.temperature.valueChanged, self.seed.valueChanged,
@@ -107,11 +123,13 @@ class GeneratePanel(Panel):
     # ----- model -----
     @property
     def mode(self) -> str:
-        """"reconstruct" for the autoencoder, "conditional" or "unconditional" sampling otherwise."""
+        """"reconstruct" for the autoencoder; "attributes", "conditional" (class) or "unconditional" sampling."""
         if self.entry is None:
             return ""
         if not self.model.variational:
             return "reconstruct"
+        if self.entry.checkpoint.capabilities.takes_attributes:
+            return "attributes"
         return "conditional" if takes_class(self.entry) else "unconditional"
 
     def set_entry(self, entry) -> None:
@@ -121,11 +139,17 @@ class GeneratePanel(Panel):
         self.setEnabled(entry is not None)
         self.message_box.hide()  # a message about the previous model (e.g. the autoencoder's data folder) goes
         self.view.set_placeholder("Select a generative model")
+        self.decode_timer.stop()
         if entry is None:
             self.view.set_image(None)
             self.caption.setText("")
+            self.toggles.hide()
             return
         self._building = True
+        attributes = self.mode == "attributes"
+        self.toggles.setVisible(attributes)
+        if attributes:
+            self.toggles.set_names(entry.checkpoint.label_names)
         self.digit_combo.clear()
         word = label_word(entry)
         self.digit_label.setText(f"{word.capitalize()}:")
@@ -141,6 +165,8 @@ class GeneratePanel(Panel):
                    if self.mode == "reconstruct" else "This model is unconditional: it takes no label.")
         self.digit_combo.setEnabled(self.mode == "conditional")
         self.digit_label.setEnabled(self.mode == "conditional")
+        self.digit_combo.setVisible(self.mode != "attributes")  # faces get their toggles instead
+        self.digit_label.setVisible(self.mode != "attributes")
         self.digit_combo.setToolTip(tip)
         sampling = self.mode != "reconstruct"
         self.temperature.setEnabled(sampling)
@@ -155,6 +181,33 @@ class GeneratePanel(Panel):
     def _controls_changed(self) -> None:
         if not self._building and self.entry is not None:
             self.generate()
+
+    def _schedule(self) -> None:
+        """Toggles and presets: decode once after the burst of signals a click or preset makes."""
+        if not self._building and self.entry is not None:
+            self.decode_timer.start()
+
+    def flush(self) -> None:
+        if self.decode_timer.isActive():
+            self.generate()
+
+    def attribute_rows(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, str]:
+        """`count` attribute vectors drawn like the data (rows the checkpoint ships, else its per-attribute
+        rates, else 50/50), and a note on where they came from."""
+        derived = self.entry.checkpoint.derived
+        names = self.entry.checkpoint.label_names
+        for key in ("attribute_rows", "sample_labels"):
+            rows = derived.get(key)
+            if rows is not None and len(rows) and torch.as_tensor(rows).shape[-1] == len(names):
+                rows = torch.as_tensor(rows).float()
+                pick = torch.randint(len(rows), (count,), generator=generator)
+                return rows[pick].clone(), "unforced attributes drawn like the training faces"
+        rates = derived.get("attribute_rates")
+        if rates is not None and len(rates) == len(names):
+            rates = torch.as_tensor(rates).float().reshape(1, -1).expand(count, -1)
+            return torch.bernoulli(rates, generator=generator), "unforced attributes drawn at the data's rates"
+        return (torch.bernoulli(torch.full((count, len(names)), 0.5), generator=generator),
+                "this checkpoint carries no attribute statistics: unforced attributes are drawn 50/50")
 
     # ----- generation -----
     def resample(self) -> None:
@@ -174,7 +227,17 @@ class GeneratePanel(Panel):
         self.message_box.hide()
         temperature = self.temperature.value()
         labels = None
-        if self.mode == "conditional":
+        if self.mode == "attributes":
+            count, columns = n * n, n
+            generator = torch.Generator().manual_seed(seed + 1)  # not z's generator: toggles keep the same faces
+            labels, source = self.attribute_rows(count, generator)
+            names = self.entry.checkpoint.label_names
+            forced = self.toggles.state()
+            for name, on in forced.items():
+                labels[:, names.index(name)] = 1.0 if on else 0.0
+            shown = ", ".join(f"{'+' if on else '−'}{name}" for name, on in forced.items()) or "nothing forced"
+            what = f"{count} faces ({shown}; {source})"
+        elif self.mode == "conditional":
             digit = self.digit_combo.currentData()
             if digit == ALL_DIGITS:
                 classes = len(self.entry.checkpoint.label_names)
@@ -188,7 +251,9 @@ class GeneratePanel(Panel):
         else:
             count, columns = n * n, n
             what = f"{n * n} unconditional samples"
+        self.decode_timer.stop()
         images, _ = L.sample_prior(self.model, count, labels, temperature=temperature, seed=seed)
+        self.decodes += 1
         self._show(images, columns, f"{what}, temperature {temperature:g}, seed {seed}")
         return self.grid
 

@@ -1,0 +1,79 @@
+"""Generate for face models: grouped tri-state attribute toggles, presets, one decode per change, and the grid is
+exactly the decoder's output for the forced attributes on the same latents."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cvae import latent as L
+from cvae.checkpoint import Checkpoint, save_checkpoint
+from cvae.models import BetaCVAEConfig, build_model
+from explorer.model_list import open_entry
+from explorer.panels.generate import GeneratePanel
+from explorer.widgets.attribute_toggles import GROUPS, OFF, ON, SAMPLED
+
+CELEBA = [name for _, members in GROUPS for name in members]
+
+
+def face_checkpoint(path, rows: bool = True):
+    torch.manual_seed(0)
+    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=8,
+                                       num_attributes=40, label_every_layer=True)).eval()
+    derived = {"attribute_rows": (torch.rand(50, 40) < 0.3).to(torch.uint8)} if rows else {}
+    return save_checkpoint(Checkpoint(model=model, label_names=list(CELEBA), derived=derived,
+                                      dataset={"name": "celeba", "channels": 3, "image_size": [16, 16],
+                                               "label_kind": "attributes"}), path)
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    widget = GeneratePanel()
+    qtbot.addWidget(widget)
+    widget.resize(1100, 700)
+    widget.show()
+    widget.set_entry(open_entry(face_checkpoint(tmp_path / "faces.pt")))
+    return widget
+
+
+def test_a_face_model_gets_grouped_attribute_toggles(panel):
+    assert GeneratePanel.unavailable_reason(panel.entry) is None
+    assert panel.mode == "attributes" and panel.toggles.isVisible() and not panel.digit_combo.isVisible()
+    assert sorted(panel.toggles.boxes) == sorted(CELEBA) and len(CELEBA) == 40
+    assert all(box.checkState() == SAMPLED for box in panel.toggles.boxes.values())
+    assert panel.grid is not None and panel.decodes == 1
+
+
+def test_toggling_an_attribute_redraws_once_with_the_same_faces(panel, qtbot):
+    before, decodes = panel.images.clone(), panel.decodes
+    panel.toggles.boxes["Smiling"].setCheckState(ON)
+    qtbot.waitUntil(lambda: panel.decodes == decodes + 1, timeout=2000)
+    qtbot.wait(100)
+    assert panel.decodes == decodes + 1  # one decode for the change
+    n = panel.grid_size() ** 2
+    generator = torch.Generator().manual_seed(panel.seed.value() + 1)
+    labels, _ = panel.attribute_rows(n, generator)
+    labels[:, CELEBA.index("Smiling")] = 1.0
+    expected, _ = L.sample_prior(panel.model, n, labels, temperature=panel.temperature.value(),
+                                 seed=panel.seed.value())
+    assert torch.equal(panel.images, expected) and not torch.equal(panel.images, before)
+    assert "+Smiling" in panel.caption.text()
+
+
+def test_a_preset_moves_many_boxes_with_one_decode(panel, qtbot):
+    decodes = panel.decodes
+    index = panel.toggles.preset_combo.findText("Men with moustache")
+    panel.toggles.preset_combo.setCurrentIndex(index)
+    panel.toggles._preset_chosen(index)
+    qtbot.waitUntil(lambda: panel.decodes > decodes, timeout=2000)
+    qtbot.wait(100)
+    assert panel.decodes == decodes + 1
+    assert panel.toggles.state() == {"Male": True, "Mustache": True, "No_Beard": False}
+    assert panel.toggles.boxes["No_Beard"].checkState() == OFF
+
+
+def test_without_attribute_statistics_the_caption_says_so(qtbot, tmp_path):
+    widget = GeneratePanel()
+    qtbot.addWidget(widget)
+    widget.set_entry(open_entry(face_checkpoint(tmp_path / "bare.pt", rows=False)))
+    assert "no attribute statistics" in widget.caption.text()
