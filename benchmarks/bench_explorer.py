@@ -3,7 +3,8 @@
     python benchmarks/bench_explorer.py [--checkpoint PATH] [--repeats N]
 
 Measures (medians): one live-preview decode (target < 5 ms), one 20×20 manifold backdrop in a single batched
-decode (target < 50 ms), and the start-up of a `cvae-explorer` subprocess (offscreen): seconds to the splash on
+decode (target < 50 ms), a face attribute toggle redrawing a 16-face grid (target < 50 ms) and an edit batch of
+16 faces, and the start-up of a `cvae-explorer` subprocess (offscreen): seconds to the splash on
 screen (target 1.5 s), to the main window shown, and to the bundled models (plus the checkpoint) open. The default checkpoint is the
 bundled cVAE when present, else an untrained ConditionalVAE of the default size. Importing this file runs nothing.
 """
@@ -19,7 +20,8 @@ import time
 from pathlib import Path
 
 TARGETS_MS = {"preview decode (1 image)": 5.0, "backdrop decode (20×20, one call)": 50.0,
-              "  same, label planes concatenated": 50.0}
+              "  same, label planes concatenated": 50.0, "face toggle → 16-face grid": 50.0,
+              "face edit batch (16 encode + decode)": 100.0}
 
 
 def _model(checkpoint: str | None):
@@ -79,6 +81,33 @@ def bench_decodes(model, repeats: int, original=None) -> dict[str, float]:
     return results
 
 
+def bench_faces(repeats: int, checkpoint: str | None = None) -> dict[str, float]:
+    """The face panels' decodes on a face model (the given checkpoint, else an untrained β-CVAE of the default
+    size, 64×64 RGB, latent 128 — the same cost): a toggle redraws a 4×4 grid in one batched decode; an edit
+    encodes 16 faces and decodes them under new attributes."""
+    import torch
+
+    from cvae import latent as L
+    from cvae.checkpoint import load_checkpoint
+    from cvae.latent import prepare_for_inference
+    from cvae.models import BetaCVAEConfig, build_model
+    torch.manual_seed(0)
+    original = load_checkpoint(checkpoint).model if checkpoint else build_model(BetaCVAEConfig(label_every_layer=True))
+    model = prepare_for_inference(original)
+    attributes = (torch.rand(16, model.config.label_dim) < 0.3).float()
+    images = torch.rand(16, *model.capabilities.image_shape)
+
+    def toggle():
+        attributes[:, 31] = 1 - attributes[:, 31]  # a toggle: the same z, one attribute flipped
+        L.sample_prior(model, 16, attributes, seed=0)
+
+    def edit():
+        L.edit(model, images, attributes, attributes.flip(0))
+
+    return {"face toggle → 16-face grid": _median_ms(toggle, repeats, warmup=3),
+            "face edit batch (16 encode + decode)": _median_ms(edit, repeats, warmup=3)}
+
+
 def bench_startup(checkpoint: str | None, repeats: int) -> dict[str, float]:
     """Seconds from spawning `python -m explorer.app` (offscreen) to each start-up step it reports (medians):
     the splash on screen, the main window shown, the models open."""
@@ -107,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", help="checkpoint to decode with (default: bundled cVAE, else untrained)")
     parser.add_argument("--repeats", type=int, default=200, help="timed preview decodes (backdrop: a fifth)")
     parser.add_argument("--startup-repeats", type=int, default=3)
+    parser.add_argument("--face-checkpoint", help="a face model for the face-panel decodes (default: untrained "
+                        "β-CVAE of the default size)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads for the decodes (default: torch's)")
     args = parser.parse_args(argv)
 
@@ -118,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     model, original, name = _model(args.checkpoint)
     print(f"model: {name} (latent {model.latent_dim}); torch {torch.__version__}, {torch.get_num_threads()} threads")
     results = bench_decodes(model, args.repeats, original)
+    results.update(bench_faces(max(5, args.repeats // 10), args.face_checkpoint))
     startup = bench_startup(args.checkpoint if args.checkpoint else None, args.startup_repeats)
     print(f"{'measure':<36}{'median':>12}{'target':>12}")
     for key, value in results.items():

@@ -32,3 +32,11 @@ def test_memory_benchmark_runs_a_short_session(tiny_checkpoints, qapp):
     bench = load_script("bench_memory")
     samples = bench.run(60, str(tiny_checkpoints["cvae"]), report_every=20)
     assert [moves for moves, _ in samples] == [0, 20, 40, 60] and all(mb > 0 for _, mb in samples)
+
+
+def test_face_latency_benchmark_runs(tmp_path):
+    from tests.test_explorer_generate_faces import face_checkpoint
+    bench = load_script("bench_explorer")
+    results = bench.bench_faces(2, str(face_checkpoint(tmp_path / "faces.pt")))
+    assert set(results) == {"face toggle → 16-face grid", "face edit batch (16 encode + decode)"}
+    assert all(value > 0 for value in results.values())
