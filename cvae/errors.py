@@ -27,3 +27,7 @@ class TrainingDiverged(CvaeError):
 
 class OutputWriteError(CvaeError):
     """The checkpoint or the metrics log could not be written during training; the last good checkpoint was kept."""
+
+
+class MissingWeightsError(CvaeError):
+    """The FID Inception weights file is not on this machine (or is not that file); nothing is downloaded."""

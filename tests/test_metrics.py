@@ -108,3 +108,52 @@ def test_conditional_accuracy_samples_the_prior_at_the_given_temperature():
         assert all(p == pytest.approx(expected, abs=0.04) for p in per_class)
     again = conditional_accuracy(model, perfect_judge(), per_class=2000, temperature=0.5, seed=1)
     assert again == (overall, per_class)  # seeded: the same figure every time
+
+
+# ----- the judge Fréchet distance (judge_fd): the Fréchet distance in the judge's own penultimate features -----
+
+def test_judge_features_are_the_layer_before_the_judges_output():
+    from cvae.metrics import judge_features
+
+    judge = perfect_judge().eval()
+    images = quadrant_images(torch.arange(QUADRANTS))
+    features = judge_features(judge, images)
+    assert features.shape == (QUADRANTS, QUADRANTS)  # (N, hidden_dim)
+    assert torch.allclose(judge.head[4](torch.from_numpy(features).float()), judge(images))
+    assert (features == torch.eye(QUADRANTS).numpy()).all()  # the hand-set judge: one feature per quadrant
+
+
+def test_judge_fd_is_zero_for_a_faithful_generator_and_closed_form_for_one_that_ignores_its_label():
+    """With the quadrant judge the features are one-hot quadrants, so a set with class shares p has mean p and
+    covariance N/(N−1)·(diag p − p pᵀ). Generated images all of class 0 have mean e₀ and no spread, so the distance
+    to a balanced real set is ‖e₀ − p‖² + tr Σ_real = 0.75 + 0.75·N/(N−1)."""
+    import warnings
+
+    from cvae.fid import FewSamplesWarning
+    from cvae.metrics import judge_fd
+
+    count = 400
+    classes = torch.arange(count) % QUADRANTS
+    real = (quadrant_images(classes) * 255).to(torch.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FewSamplesWarning)
+        faithful = judge_fd(perfect_judge(), real, quadrant_images(classes), batch_size=64)
+        ignoring = judge_fd(perfect_judge(), real, quadrant_images(torch.zeros_like(classes)), batch_size=64)
+    assert faithful == pytest.approx(0, abs=1e-9)
+    assert ignoring == pytest.approx(0.75 + 0.75 * count / (count - 1), rel=1e-9)
+
+
+def test_generated_batches_are_seeded_labelled_like_the_data_and_cover_the_count():
+    from cvae.metrics import generated_batches, labels_like
+
+    data = quadrant_set([0, 1, 2, 3, 1], [0, 1, 2, 3, 1])
+    labels = labels_like(data, 12)
+    assert labels.tolist() == [0, 1, 2, 3, 1] * 2 + [0, 1]
+    model = QuadrantDecoder(lambda z, labels: labels)
+    batches = list(generated_batches(model, 12, labels, batch_size=5, seed=3))
+    assert [len(b) for b in batches] == [5, 5, 2]
+    assert torch.equal(perfect_judge().eval().predict(torch.cat(batches)), labels)
+    first = torch.cat(model.seen)
+    model.seen.clear()
+    list(generated_batches(model, 12, labels, batch_size=5, seed=3))
+    assert torch.equal(torch.cat(model.seen), first)  # the same z for the same seed

@@ -47,6 +47,11 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer, (N, hidden_dim) after the hidden layer's ReLU: what the judge Fréchet distance
+        compares (cvae.metrics.judge_fd). Call it in eval mode (dropout off)."""
+        return self.head[:3](self.encoder(x))
+
     def loss(self, x: torch.Tensor, labels: torch.Tensor, beta: float = 1.0,
              generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Cross-entropy; `beta` belongs to the generative families and is ignored here."""
