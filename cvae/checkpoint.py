@@ -102,10 +102,17 @@ def _file_mode(path: Path) -> int:
 def read_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
     """The raw dictionary, after checks that name what is wrong with a file that is not a usable checkpoint."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; expected a checkpoint file (.pt) written by cvae-train")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    with open(path, "rb") as handle:
-        magic = handle.read(4)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if not magic:
+        raise CheckpointError(f"{path} is empty (0 bytes); expected a checkpoint written by cvae-train")
     if magic != b"PK\x03\x04":
         raise CheckpointError(f"{path} is not a cVAE Explorer checkpoint (not a PyTorch checkpoint file at all)")
     if not zipfile.is_zipfile(path):
@@ -130,7 +137,26 @@ def read_checkpoint_dict(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("family", "model_config", "state_dict"):
         if key not in raw:
             raise CheckpointError(f"{path} is missing its '{key}' entry")
+    check_finite_weights(path, raw["state_dict"])
     return raw
+
+
+def check_finite_weights(path: Path, state: Any) -> None:
+    """Refuse weights holding NaN or infinity, naming the first such tensor: a model with them decodes nothing
+    useful, and resuming from them cannot recover (the training loop never saves such weights itself)."""
+    if not isinstance(state, dict):
+        return  # load_checkpoint reports a state_dict that is not a mapping of tensors
+    for name, tensor in state.items():
+        if not torch.is_tensor(tensor) or not tensor.is_floating_point():
+            continue
+        finite = torch.isfinite(tensor)
+        if bool(finite.all()):
+            continue
+        nan = int(torch.isnan(tensor).sum())
+        inf = int((~finite).sum()) - nan
+        what = " and ".join(part for part in (f"{nan} NaN" if nan else "", f"{inf} infinite" if inf else "") if part)
+        raise CheckpointError(f"{path}: weight tensor '{name}' holds {what} value(s) (of {tensor.numel()}); "
+                              "expected finite weights — use an earlier checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:

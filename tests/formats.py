@@ -75,3 +75,21 @@ def make_celeba(root: Path, count: int = 12, height: int = 22, width: int = 18, 
     (root / "list_attr_celeba.txt").write_text("\n".join(attributes) + "\n")
     (root / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
     return root
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under `root` (relative path → SHA-256 of the content, or "folder"): two equal
+    snapshots mean nothing was created, removed or changed there."""
+    import hashlib
+
+    out = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        out[key] = "folder" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def idx_path(root: Path, prefix: str, kind: str, folder: str = "MNIST", compress: bool = True) -> Path:
+    """Where make_mnist wrote the `prefix` (train, t10k) `kind` (images, labels) file."""
+    rank = 3 if kind == "images" else 1
+    return root / folder / "raw" / (f"{prefix}-{kind}-idx{rank}-ubyte" + (".gz" if compress else ""))

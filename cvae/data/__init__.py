@@ -20,6 +20,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     if not chosen:
         raise DatasetError(f"no data folder given: pass --data-dir or set {DATA_DIR_ENV}")
     path = Path(chosen).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DatasetError(f"data folder {path} is a file, not a folder; expected the folder that holds the data "
+                           "sets (MNIST/, celebahq64/, ...)")
     if not path.is_dir():
         raise DatasetError(f"data folder {path} does not exist or is not a folder")
     return path

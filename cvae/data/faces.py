@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +42,49 @@ def detect_layout(root: Path) -> FaceLayout:
                               partition if partition.is_file() else None)
         if (base / HQ_IMAGES).is_dir() and (base / HQ_ATTRIBUTES).is_file():
             return FaceLayout("celeba-hq", base, base / HQ_IMAGES, base / HQ_ATTRIBUTES, None)
+    for sub in FACE_SUBFOLDERS:  # half a layout: say which half is missing
+        base = root / sub if sub else root
+        for images, attributes in ((CELEBA_IMAGES, CELEBA_ATTRIBUTES), (HQ_IMAGES, HQ_ATTRIBUTES)):
+            if (base / images).is_dir():
+                raise DatasetError(f"{base / images} has no {attributes} beside it; expected {base / attributes} "
+                                   "(CelebA's attribute file)")
+            if (base / attributes).exists():
+                raise DatasetError(f"{base / attributes} has no {images}/ folder beside it; expected the listed "
+                                   f"images in {base / images}")
     raise DatasetError(
         f"no CelebA-format face folder under {root}; expected {CELEBA_IMAGES}/ with {CELEBA_ATTRIBUTES} "
         f"(original CelebA) or {HQ_IMAGES}/ with {HQ_ATTRIBUTES} (CelebA-HQ style)")
 
 
+_ATTRIBUTE_MEMO: dict[tuple, tuple[list[str], list[str], torch.Tensor]] = {}
+
+
 def read_attribute_file(path: Path) -> tuple[list[str], list[str], torch.Tensor]:
-    """CelebA's format: a count, the attribute names, then `file v1 … vA` rows of 1/-1. Returns {0, 1} uint8."""
+    """CelebA's format: a count, the attribute names, then `file v1 … vA` rows of 1/-1. Returns {0, 1} uint8.
+
+    The train and test loads of one run read the same file: the parsed result is kept for as long as the file's
+    size and modification time stay the same."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DatasetError(f"cannot read attribute file {path}: {exc.strerror or exc}") from None
+    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo_key in _ATTRIBUTE_MEMO:
+        names, files, values = _ATTRIBUTE_MEMO[memo_key]
+        return list(names), list(files), values.clone()
+    parsed = _parse_attribute_file(path)
+    _ATTRIBUTE_MEMO.clear()
+    _ATTRIBUTE_MEMO[memo_key] = parsed
+    names, files, values = parsed
+    return list(names), list(files), values.clone()
+
+
+def _parse_attribute_file(path: Path) -> tuple[list[str], list[str], torch.Tensor]:
     try:
         lines = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read attribute file {path}: {exc}") from None
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc).splitlines()[0]
+        raise DatasetError(f"cannot read attribute file {path}: {reason}") from None
     if len(lines) < 2:
         raise DatasetError(f"{path} has {len(lines)} lines; expected a count, the attribute names, then rows")
     try:
@@ -59,26 +92,39 @@ def read_attribute_file(path: Path) -> tuple[list[str], list[str], torch.Tensor]
     except ValueError:
         raise DatasetError(f"line 1 of {path} is {lines[0][:40]!r}; expected the number of images") from None
     names = lines[1].split()
+    if not names:
+        raise DatasetError(f"line 2 of {path} is empty; expected the attribute names")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DatasetError(f"line 2 of {path} names {', '.join(repeated)} more than once; expected each attribute "
+                           "name once")
+    width = len(names)
     files: list[str] = []
-    values: list[list[int]] = []
+    rows: list[str] = []  # each row's values as a string of 0/1 digits
+    valid = {"1", "-1"}
     for number, line in enumerate(lines[2:], start=3):
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != len(names) + 1:
-            raise DatasetError(f"line {number} of {path} has {len(fields)} fields; expected {len(names) + 1} "
-                               f"(a file name and {len(names)} attribute values)")
-        try:
-            row = [int(v) for v in fields[1:]]
-        except ValueError:
-            raise DatasetError(f"line {number} of {path} has a value that is not 1 or -1") from None
-        if any(v not in (1, -1, 0) for v in row):
-            raise DatasetError(f"line {number} of {path} has a value that is not 1 or -1")
+        if len(fields) != width + 1:
+            raise DatasetError(f"line {number} of {path} has {len(fields)} fields; expected {width + 1} "
+                               f"(a file name and {width} attribute values)")
+        values = fields[1:]
+        if not valid.issuperset(values):
+            column = next(i for i, v in enumerate(values) if v not in valid)
+            raise DatasetError(f"line {number} of {path} gives {names[column]} the value {values[column][:20]!r}; "
+                               "expected 1 or -1")
         files.append(fields[0])
-        values.append(row)
+        rows.append("".join(values).replace("-1", "0"))  # only 1 and -1 are left: "1-1-11" -> "1001"
     if len(files) != count:
         raise DatasetError(f"{path} announces {count} images on line 1 but lists {len(files)}")
-    return names, files, (torch.tensor(values, dtype=torch.int8) > 0).to(torch.uint8).reshape(-1, len(names))
+    seen: set[str] = set()
+    for name in files:
+        if name in seen:
+            raise DatasetError(f"{path} lists {name} more than once; expected one row per image")
+        seen.add(name)
+    digits = np.frombuffer("".join(rows).encode("ascii"), dtype=np.uint8) - ord("0")
+    return names, files, torch.from_numpy(digits.reshape(len(files), width).copy())
 
 
 def read_partition(path: Path) -> dict[str, int]:
@@ -126,25 +172,60 @@ def decode_face(path: Path, size: int, crop_square: bool) -> torch.Tensor:
     return image
 
 
+def select_split(layout: FaceLayout, files: list[str], split: str) -> list[int]:
+    """Indices (into the attribute file's rows) of the images in `split`. With a partition file, it and the
+    attribute file must list the same images: a difference is reported rather than guessed around."""
+    if layout.kind == "celeba" and layout.partition is not None:
+        partition = read_partition(layout.partition)
+        listed = set(files)
+        extra = [f for f in partition if f not in listed]
+        if extra:
+            more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+            raise DatasetError(f"{layout.partition} names {extra[0]}{more}, which {layout.attributes} does not "
+                               "list; expected both files to list the same images")
+        unsplit = [f for f in files if f not in partition]
+        if unsplit:
+            more = f" (and {len(unsplit) - 1} more)" if len(unsplit) > 1 else ""
+            raise DatasetError(f"{layout.partition} gives no split for {unsplit[0]}{more}, which {layout.attributes} "
+                               "lists; expected both files to list the same images")
+        wanted = {"train": 0, "valid": 1, "test": 2}[split]
+        return [i for i, f in enumerate(files) if partition[f] == wanted]
+    n_test = max(1, round(len(files) * HQ_TEST_FRACTION))
+    return list(range(len(files) - n_test)) if split == "train" else list(range(len(files) - n_test, len(files)))
+
+
+def check_images_exist(layout: FaceLayout, paths: list[Path]) -> None:
+    """Every selected image is on disk, checked before minutes of decoding (one directory listing)."""
+    try:
+        present = set(os.listdir(layout.images))
+    except OSError as exc:
+        raise DatasetError(f"cannot list the image folder {layout.images}: {exc.strerror or exc}") from None
+    missing = [path for path in paths if path.name not in present and not path.is_file()]
+    if missing:
+        more = f" (nor do {len(missing) - 1} more of the listed images)" if len(missing) > 1 else ""
+        source = layout.attributes if layout.partition is None else f"{layout.attributes} and {layout.partition}"
+        raise DatasetError(f"{missing[0]} is listed in the attribute file but does not exist{more}; expected every "
+                           f"image listed in {source} to be in {layout.images}")
+
+
 def load_face_dataset(root: Path, split: str = "train", image_size: int = 64, limit: int | None = None,
                       ) -> ImageDataset:
     layout = detect_layout(root)
     names, files, attributes = read_attribute_file(layout.attributes)
-    if layout.kind == "celeba" and layout.partition is not None:
-        partition = read_partition(layout.partition)
-        wanted = {"train": 0, "valid": 1, "test": 2}[split]
-        keep = [i for i, f in enumerate(files) if partition.get(f) == wanted]
-    else:
-        n_test = max(1, round(len(files) * HQ_TEST_FRACTION))
-        keep = list(range(len(files) - n_test)) if split == "train" else list(range(len(files) - n_test, len(files)))
+    keep = select_split(layout, files, split)
     if limit is not None:
         keep = keep[:limit]
     if not keep:
         raise DatasetError(f"the {split} split of {layout.root} is empty")
-    images = torch.stack([decode_face(layout.images / files[i], image_size, layout.kind == "celeba") for i in keep])
+    paths = [layout.images / files[i] for i in keep]
+    check_images_exist(layout, paths)
+    crop = layout.kind == "celeba"
+    images = torch.empty((len(keep), 3, image_size, image_size), dtype=torch.uint8)
+    for j, path in enumerate(paths):
+        images[j] = decode_face(path, image_size, crop)
     return ImageDataset(
         name="celeba", split=split, images=images, labels=attributes[keep], label_names=names,
         label_kind="attributes",
-        info={"layout": layout.kind, "source": str(layout.root), "crop": "centre-square" if layout.kind == "celeba"
-              else "none", "resized_to": image_size},
+        info={"layout": layout.kind, "source": str(layout.root), "crop": "centre-square" if crop else "none",
+              "resized_to": image_size},
     )

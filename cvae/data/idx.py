@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +20,37 @@ IDX_DATASETS = {
                                        "Sneaker", "Bag", "Ankle boot"]),
 }
 SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+IDX_KINDS = {3: "images: count, height, width", 1: "labels: one per image"}
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
               0x0E: np.dtype(">f8")}
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Parse one IDX file (optionally .gz): a big-endian magic with the type and rank, the sizes, then raw data."""
+def read_idx(path: Path, rank: int | None = None) -> np.ndarray:
+    """Parse one IDX file (optionally .gz): a big-endian magic with the type and rank, the sizes, then raw data.
+    `rank` (3 for images, 1 for labels) is what the caller expects; another is reported with the magic number."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
             raw = handle.read()
-    except (OSError, EOFError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DatasetError(f"{path} is not an IDX file (bad magic number); expected torchvision's MNIST format")
+    except EOFError:
+        raise DatasetError(f"{path} is truncated: its gzip stream ends before its end marker; expected a complete "
+                           "file (download it again)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise DatasetError(f"{path} is not a readable gzip file ({str(exc).splitlines()[0][:80]}); expected "
+                           "torchvision's gzipped IDX file, or the extracted file without .gz") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    wanted = f"0x{0x0800 | rank:08x} ({IDX_KINDS.get(rank, f'rank {rank}')})" if rank else "0x000008NN"
+    if len(raw) < 4:
+        raise DatasetError(f"{path} is not an IDX file (bad magic number): it holds only {len(raw)} bytes; expected "
+                           f"the magic number {wanted} of torchvision's MNIST format")
+    magic = int.from_bytes(raw[:4], "big")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise DatasetError(f"{path} is not an IDX file (bad magic number 0x{magic:08x}); expected {wanted} of "
+                           "torchvision's MNIST format")
+    if rank is not None and raw[3] != rank:
+        found = IDX_KINDS.get(raw[3], f"rank {raw[3]}")
+        raise DatasetError(f"{path} has the IDX magic number 0x{magic:08x} ({found}); expected {wanted}")
     rank = raw[3]
     header = 4 + 4 * rank
     if len(raw) < header:
@@ -71,15 +89,19 @@ def load_idx_dataset(name: str, root: Path, split: str = "train", download: bool
         missing = image_stem if image_path is None else label_stem
         raise DatasetError(
             f"{name}: no {missing}[.gz] under {root} (looked in {root / folder / 'raw'} and {root}); "
-            f"expected torchvision's layout <data>/{folder}/raw/*-idx?-ubyte[.gz], or pass --download")
-    images = read_idx(image_path)
-    labels = read_idx(label_path)
-    if images.ndim != 3:
-        raise DatasetError(f"{image_path} holds an array of shape {images.shape}; expected (count, height, width)")
-    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise DatasetError(f"{label_path} holds {labels.shape} labels for {images.shape[0]} images in {image_path}")
-    if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
-        raise DatasetError(f"{label_path} has labels outside 0..{len(class_names) - 1}")
+            f"expected torchvision's layout <data>/{folder}/raw/*-idx?-ubyte[.gz] (cvae-train --download fetches it)")
+    images = read_idx(image_path, rank=3)
+    labels = read_idx(label_path, rank=1)
+    if images.dtype != np.uint8:
+        raise DatasetError(f"{image_path} holds {images.dtype.name} values; expected unsigned bytes (IDX type 0x08)")
+    if labels.shape[0] != images.shape[0]:
+        raise DatasetError(f"{label_path} has {labels.shape[0]} labels but {image_path} has {images.shape[0]} "
+                           "images; expected one label per image")
+    out_of_range = np.flatnonzero((labels < 0) | (labels >= len(class_names)))
+    if out_of_range.size:
+        first = int(out_of_range[0])
+        raise DatasetError(f"{label_path} has label {int(labels[first])} at position {first} ({out_of_range.size} "
+                           f"out of range in all); expected 0..{len(class_names) - 1}")
     return ImageDataset(
         name=name, split=split,
         images=torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1),
