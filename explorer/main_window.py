@@ -14,6 +14,7 @@ from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
 from explorer.jobs import JobRunner
 from explorer.panels.latent_map import LatentMapPanel, gestures
+from explorer.panels.evaluate import EvaluatePanel
 from explorer.panels.train import TrainPanel
 
 
@@ -52,7 +53,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.currentChanged.connect(self._tab_changed)
         self.train_panel = TrainPanel(self.runner, settings=settings)
         self.train_panel.on_checkpoint_ready = self.checkpoint_ready
-        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.train_panel]
+        self.evaluate_panel = EvaluatePanel(self.runner, settings=settings)
+        self.evaluate_panel.on_results_written = lambda path: self.open_paths([path], replace=True)
+        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.train_panel,
+                                    self.evaluate_panel]
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
         self.map_panel, self.generate_panel = self.panels[:2]

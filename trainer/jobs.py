@@ -220,10 +220,15 @@ class EvaluateJob(Job):
                     callback.on_phase(text)
 
         try:
-            metrics = evaluate_checkpoint(self.path, progress=Progress(), cancel=as_flag(self.cancel),
+            outcome = evaluate_checkpoint(self.path, progress=Progress(), cancel=as_flag(self.cancel),
                                           **self.options)
         except EvaluationCancelled:
             return JobResult(self.kind, CANCELLED, f"evaluation of {self.path.name} cancelled; nothing was written",
                              self.path)
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
-        return JobResult(self.kind, FINISHED, f"evaluated {self.path.name}: {shown}", self.path, metrics=metrics)
+        metrics = outcome.get("metrics", {})
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))
+                          and not isinstance(v, bool))
+        notes = "; ".join([*outcome.get("notes", []), *(f"{k} skipped: {v}" for k, v in
+                                                       outcome.get("skipped", {}).items())])
+        return JobResult(self.kind, FINISHED, f"evaluated {self.path.name}: {shown or 'nothing measured'}"
+                         + (f" ({notes})" if notes else ""), self.path, metrics=metrics)

@@ -1,0 +1,222 @@
+"""Evaluate: measure the selected model (held-out loss, conditional accuracy, a Fréchet distance in the judge's
+features, FID) as a background job with progress and cancel, and see every past result for it in one table
+(from the checkpoint's metrics and its JSON report). The measuring is trainer.evaluation's, the same as
+`cvae-eval`'s."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6 import QtCore, QtWidgets
+
+from cvae.data import DATA_DIR_ENV
+from explorer.panels import Panel
+from trainer.evaluation import report_path
+from trainer.jobs import FAILED, FINISHED, EvaluateJob
+
+# (metric name for the job, label, what the model must be able to do, tooltip)
+METRICS = (
+    ("loss", "Held-out loss (−ELBO)", lambda c: c.generative,
+     "Negative ELBO per test image in nats, one posterior sample, fixed seed"),
+    ("conditional-accuracy", "Conditional accuracy", lambda c: c.takes_class,
+     "Share of prior samples for each class that the judge reads as that class"),
+    ("judge-fd", "Judge Fréchet distance", lambda c: c.generative and c.label_kind != "attributes",
+     "Fréchet distance between samples and test images in the judge's own features (not FID; no download)"),
+    ("fid", "FID (Inception)", lambda c: c.generative,
+     "Fréchet Inception Distance with pytorch-fid's weights (a file you provide once)"),
+)
+REPORT_SUFFIX = ".eval.json"
+
+
+def past_results(entry) -> list[tuple[str, dict]]:
+    """(where, metrics) rows: the checkpoint's own metrics first, then every record of its JSON report."""
+    rows = [("checkpoint", {k: v for k, v in entry.checkpoint.metrics.items() if isinstance(v, (int, float))})]
+    path = report_path(Path(entry.path))
+    try:
+        records = json.loads(path.read_text()) if path.is_file() else []
+    except (OSError, ValueError):
+        records = []
+    if isinstance(records, dict):
+        records = records.get("evaluations", [records])
+    for record in records if isinstance(records, list) else []:
+        if isinstance(record, dict):
+            metrics = record.get("metrics", record)
+            rows.append((str(record.get("time", record.get("timestamp", "report"))),
+                         {k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
+    return rows
+
+
+class EvaluatePanel(Panel):
+    key = "evaluate"
+    title = "Evaluate"
+
+    @classmethod
+    def missing(cls, capabilities) -> str | None:
+        if not capabilities.generative:
+            return "The judge is measured by its test accuracy, shown on its card; evaluation is for generators."
+        return None
+
+    def __init__(self, runner, settings: QtCore.QSettings | None = None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings or QtCore.QSettings("cvae-explorer", "explorer")
+        self.entry = None
+        self.last_result = None
+        self.on_results_written = None  # set by the main window: re-reads the checkpoint it wrote into
+        self.extra_options: dict = {}  # more evaluate_checkpoint arguments (tests: a small FID network)
+
+        layout = QtWidgets.QVBoxLayout(self)
+        choose = QtWidgets.QGroupBox("Measure")
+        form = QtWidgets.QFormLayout(choose)
+        self.metric_checks: dict[str, QtWidgets.QCheckBox] = {}
+        checks = QtWidgets.QHBoxLayout()
+        for name, label, _, tip in METRICS:
+            box = QtWidgets.QCheckBox(label)
+            box.setToolTip(tip)
+            box.setChecked(name != "fid")
+            self.metric_checks[name] = box
+            checks.addWidget(box)
+        checks.addStretch(1)
+        form.addRow("Metrics", checks)
+        self.samples_spin = QtWidgets.QSpinBox()
+        self.samples_spin.setRange(100, 100_000)
+        self.samples_spin.setSingleStep(1000)
+        self.samples_spin.setValue(int(self.settings.value("evaluate/samples", 10_000)))
+        self.samples_spin.setToolTip("Generated images for the Fréchet distances (below 2,048 the estimate is biased)")
+        form.addRow("Samples", self.samples_spin)
+        data_row = QtWidgets.QHBoxLayout()
+        self.data_dir_edit = QtWidgets.QLineEdit(str(self.settings.value("train/data_dir", "") or
+                                                     os.environ.get(DATA_DIR_ENV, "")))
+        self.data_dir_edit.setPlaceholderText(f"the folder with the test images (${DATA_DIR_ENV})")
+        data_button = QtWidgets.QPushButton("Choose…")
+        data_button.clicked.connect(lambda: self._choose_folder(self.data_dir_edit, "Choose the data folder"))
+        data_row.addWidget(self.data_dir_edit, 1)
+        data_row.addWidget(data_button)
+        form.addRow("Data folder", data_row)
+        weights_row = QtWidgets.QHBoxLayout()
+        self.weights_edit = QtWidgets.QLineEdit(str(self.settings.value("evaluate/inception_weights", "") or ""))
+        self.weights_edit.setPlaceholderText("pt_inception-2015-12-05-6726825d.pth (default: torch hub's cache)")
+        self.weights_button = QtWidgets.QPushButton("Choose Inception weights…")
+        self.weights_button.clicked.connect(self._choose_weights)
+        weights_row.addWidget(self.weights_edit, 1)
+        weights_row.addWidget(self.weights_button)
+        form.addRow("FID weights", weights_row)
+        layout.addWidget(choose)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.run_button = QtWidgets.QPushButton("Evaluate")
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.clicked.connect(lambda: self.runner.cancel("evaluate"))
+        self.progress = QtWidgets.QProgressBar()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.progress, 1)
+        layout.addLayout(buttons)
+        self.status_label = QtWidgets.QLabel("Choose what to measure and press Evaluate.")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status_label)
+        self.table = QtWidgets.QTableWidget()
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setToolTip("Every result for this model: its checkpoint's metrics, then each evaluation in its "
+                              f"report (NAME{REPORT_SUFFIX})")
+        layout.addWidget(self.table, 1)
+        self._set_running(False)
+
+    # ----- model -----
+    def set_entry(self, entry) -> None:
+        self.entry = entry
+        if entry is None:
+            self.table.clear()
+            self.table.setRowCount(0)
+            return
+        capabilities = entry.checkpoint.capabilities
+        for name, _, applies, tip in METRICS:
+            box = self.metric_checks[name]
+            box.setEnabled(applies(capabilities))
+            box.setToolTip(tip if applies(capabilities) else "Does not apply to this model")
+        self.show_results()
+
+    def show_results(self) -> None:
+        rows = past_results(self.entry) if self.entry is not None else []
+        keys = sorted({k for _, metrics in rows for k in metrics})
+        self.table.clear()
+        self.table.setColumnCount(len(keys) + 1)
+        self.table.setHorizontalHeaderLabels(["from", *keys])
+        self.table.setRowCount(len(rows))
+        for row, (where, metrics) in enumerate(rows):
+            self.table.setItem(row, 0, QtWidgets.QTableWidgetItem(where))
+            for column, key in enumerate(keys, 1):
+                if key in metrics:
+                    value = metrics[key]
+                    text = f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
+                    self.table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+
+    # ----- running -----
+    def chosen_metrics(self) -> list[str]:
+        return [name for name, box in self.metric_checks.items() if box.isChecked() and box.isEnabled()]
+
+    def start(self) -> bool:
+        if self.entry is None:
+            return False
+        if self.runner.running("evaluate"):
+            self.status_label.setText("An evaluation is already running; cancel it first (one at a time).")
+            return False
+        metrics = self.chosen_metrics()
+        if not metrics:
+            self.status_label.setText("Tick at least one metric.")
+            return False
+        options = {"metrics": tuple(metrics), "data_dir": self.data_dir_edit.text().strip() or None,
+                   "fid_samples": self.samples_spin.value(),
+                   "inception_weights": self.weights_edit.text().strip() or None, "device": "auto",
+                   "update_checkpoint": not self.entry.bundled}  # the shipped files stay as shipped
+        options.update(self.extra_options)
+        self.settings.setValue("evaluate/samples", self.samples_spin.value())
+        self.settings.setValue("evaluate/inception_weights", options["inception_weights"] or "")
+        path = Path(self.entry.path)
+        worker = self.runner.start("evaluate", lambda callbacks, cancel: EvaluateJob(path, options, callbacks, cancel))
+        worker.counted.connect(self._counted)
+        worker.phase.connect(lambda text: self.status_label.setText(f"{text} …"))
+        worker.ended.connect(self._ended)
+        self.last_result = None
+        self.progress.setValue(0)
+        self._set_running(True)
+        self.status_label.setText(f"Evaluating {self.entry.name}: {', '.join(metrics)} …")
+        return True
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _counted(self, done: int, total: int, what: str) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what}: {done:,}/{total:,}")
+
+    def _ended(self, result) -> None:
+        self.last_result = result
+        self._set_running(False)
+        self.status_label.setText(f"{result.status.capitalize()}: {result.message}")
+        weights_missing = result.status == FAILED and "pt_inception" in result.message
+        self.weights_button.setStyleSheet("font-weight: bold" if weights_missing else "")
+        if result.status == FINISHED:
+            self.progress.setValue(self.progress.maximum())
+            if self.on_results_written is not None:
+                self.on_results_written(result.checkpoint_path)
+            self.show_results()
+
+    # ----- dialogs -----
+    def _choose_folder(self, edit: QtWidgets.QLineEdit, title: str) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
+        if folder:
+            edit.setText(folder)
+
+    def _choose_weights(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "pytorch-fid's Inception weights", str(Path.home()),
+                                                        "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.weights_edit.setText(path)

@@ -1,0 +1,95 @@
+"""The Evaluate panel: measures the selected model as a background job, writes the figures into the checkpoint
+and its report, lists past results, and says what to do when the FID weights are missing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from PySide6 import QtCore
+
+from cvae.checkpoint import load_checkpoint
+from explorer.main_window import MainWindow
+from tests.formats import make_mnist
+from trainer.jobs import CANCELLED, FAILED, FINISHED
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_mnist(tmp_path_factory.mktemp("data"), train=40, test=60)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_checkpoints, data_dir, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-hub"))  # no Inception weights anywhere
+    monkeypatch.delenv("CVAE_INCEPTION_WEIGHTS", raising=False)
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    path = shutil.copy(tiny_checkpoints["cvae"], tmp_path / "digits.pt")
+    win.open_paths([path])
+    win.show()
+    panel = win.evaluate_panel
+    panel.data_dir_edit.setText(str(data_dir))
+    panel.extra_options = {"conditional_per_class": 20, "fid_cache": str(tmp_path / "fid-cache")}
+    panel.samples_spin.setValue(100)
+    assert win.select_panel("evaluate")
+    yield win
+    win.runner.shutdown()
+
+
+def run(qtbot, panel):
+    panel.last_result = None
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.last_result is not None and not panel.runner.running("evaluate"), timeout=60_000)
+    return panel.last_result
+
+
+def choose(panel, *names):
+    for name, box in panel.metric_checks.items():
+        box.setChecked(name in names)
+
+
+def test_evaluating_writes_the_figures_and_lists_them(window, qtbot):
+    panel = window.evaluate_panel
+    choose(panel, "loss", "conditional-accuracy", "judge-fd")
+    result = run(qtbot, panel)
+    assert result.status == FINISHED, result.message
+    saved = load_checkpoint(window.current_entry().path).metrics
+    for key in ("test_nelbo", "conditional_accuracy"):
+        assert key in saved and key in result.metrics
+    assert any("judge" in key for key in saved)  # the judge Fréchet distance, never called FID
+    assert panel.table.rowCount() == 2  # the checkpoint's metrics, then this evaluation from the report
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    assert "conditional_accuracy" in headers
+    assert window.current_entry().checkpoint.metrics["conditional_accuracy"] == saved["conditional_accuracy"]
+
+
+def test_missing_inception_weights_say_what_to_do(window, qtbot):
+    panel = window.evaluate_panel
+    choose(panel, "fid")
+    before = load_checkpoint(window.current_entry().path).metrics
+    result = run(qtbot, panel)
+    assert result.status == FAILED and "pt_inception-2015-12-05-6726825d.pth" in result.message
+    assert "\n" not in result.message and "pt_inception" in panel.status_label.text()
+    assert "bold" in panel.weights_button.styleSheet()  # points at the way to provide the file
+    assert load_checkpoint(window.current_entry().path).metrics == before
+
+
+def test_cancel_writes_nothing(window, qtbot):
+    panel = window.evaluate_panel
+    choose(panel, "loss", "conditional-accuracy")
+    panel.extra_options["conditional_per_class"] = 5000
+    before = load_checkpoint(window.current_entry().path).metrics
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.progress.value() > 0 or panel.last_result is not None, timeout=60_000)
+    window.runner.cancel("evaluate")
+    qtbot.waitUntil(lambda: panel.last_result is not None, timeout=60_000)
+    assert panel.last_result.status == CANCELLED
+    assert load_checkpoint(window.current_entry().path).metrics == before
+
+
+def test_evaluate_does_not_apply_to_the_judge(tiny_checkpoints, qtbot):
+    from explorer.model_list import open_entry
+    from explorer.panels.evaluate import EvaluatePanel
+    assert "judge" in EvaluatePanel.unavailable_reason(open_entry(tiny_checkpoints["classifier"]))
