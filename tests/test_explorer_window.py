@@ -59,7 +59,7 @@ def test_bad_checkpoint_shows_an_error_and_the_app_keeps_working(window, critica
 def test_panels_disabled_for_the_classifier_with_a_reason(window):
     window.select_model("tiny-classifier")
     model_panels = [i for i, p in enumerate(window.panels) if p.needs_model]
-    assert len(model_panels) == 2
+    assert len(model_panels) == 3  # map, generate, evaluate
     for index in model_panels:
         assert not window.tabs.isTabEnabled(index)
         assert "classifier" in window.tabs.tabToolTip(index)

@@ -55,7 +55,8 @@ class EvaluatePanel(Panel):
     @classmethod
     def missing(cls, capabilities) -> str | None:
         if not capabilities.generative:
-            return "The judge is measured by its test accuracy, shown on its card; evaluation is for generators."
+            return ("This model is a classifier (a judge): its test accuracy is on its card; evaluation here is for "
+                    "generators.")
         return None
 
     def __init__(self, runner, settings: QtCore.QSettings | None = None, parent: QtWidgets.QWidget | None = None):
