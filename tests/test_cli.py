@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from cvae.checkpoint import load_checkpoint
 from cvae.latent import sample_prior
@@ -352,7 +353,7 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(mnist_dir, tmp_pa
     assert len(MetricsLog.path_for(out).read_text().splitlines()) == 1
 
 
-# ----- exit codes 3 and 130, and --overwrite -----
+# ----- exit codes 3, 130 and 143, and --overwrite -----
 
 @pytest.mark.parametrize("lr", ["1e20", "1e38"])  # NaN loss at batch 2; an Adam step beyond float32's range
 def test_diverging_loss_exits_3_and_leaves_the_earlier_run(mnist_dir, tmp_path, capsys, lr):
@@ -367,23 +368,67 @@ def test_diverging_loss_exits_3_and_leaves_the_earlier_run(mnist_dir, tmp_path, 
 
 
 class InterruptAt(MetricsLog):
-    """Delivers a real SIGINT to this process at (epoch, batch), as Ctrl-C in the terminal would."""
+    """Delivers a real signal (SIGINT, as Ctrl-C in the terminal would) to this process at (epoch, batch)."""
     at = (2, 1)
+    signum = signal.SIGINT
 
     def on_batch(self, progress):
         if (progress.epoch, progress.batch) == self.at:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(self.signum)
 
 
-def test_ctrl_c_exits_130_and_keeps_the_finished_epoch(mnist_dir, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("signum, expected_code, what", [(signal.SIGINT, 130, "cancelled"),
+                                                         (signal.SIGTERM, 143, "stopped by SIGTERM")])
+def test_a_stop_signal_finishes_the_batch_saves_and_resume_matches_an_unbroken_run(
+        mnist_dir, tmp_path, capsys, monkeypatch, signum, expected_code, what):
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "3", *TINY]
+    assert run_cli([*args, "--output", str(tmp_path / "straight.pt")], capsys)[0] == 0
+    monkeypatch.setattr(InterruptAt, "signum", signum)
     monkeypatch.setattr("trainer.cli.MetricsLog", InterruptAt)
-    out, handler = tmp_path / "run.pt", signal.getsignal(signal.SIGINT)
+    out, handlers = tmp_path / "run.pt", [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+    code, err = run_cli([*args, "--output", str(out)], capsys)
+    assert code == expected_code
+    assert err.strip().splitlines() == [f"cvae-train: {what} after batch 1/3 of epoch 2; saved in {out}; "
+                                        "continue with --resume"]
+    saved = load_checkpoint(out)
+    assert saved.epoch == 1 and saved.training_state["partial"]["batches_done"] == 1  # epoch 2's first batch kept
+    assert len(MetricsLog.path_for(out).read_text().splitlines()) == 1
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers  # Ctrl-C works as before
+    monkeypatch.setattr("trainer.cli.MetricsLog", MetricsLog)
+    assert run_cli([*args, "--output", str(out), "--resume"], capsys)[0] == 0
+    straight, resumed = load_checkpoint(tmp_path / "straight.pt"), load_checkpoint(out)
+    assert resumed.epoch == 3 and "partial" not in resumed.training_state
+    for key in ("train_loss", "test_nelbo"):  # the same numbers as a run that was never stopped
+        assert [r[key] for r in resumed.history] == [r[key] for r in straight.history]
+    weights = straight.model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in resumed.model.state_dict().items())
+    assert [json.loads(line)["epoch"] for line in MetricsLog.path_for(out).read_text().splitlines()] == [1, 2, 3]
+
+
+def test_ctrl_c_at_an_epoch_boundary_keeps_that_epoch(mnist_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(InterruptAt, "at", (1, 3))  # the last batch of epoch 1: the epoch ends and is saved
+    monkeypatch.setattr("trainer.cli.MetricsLog", InterruptAt)
+    out = tmp_path / "run.pt"
     code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "3", "--output", str(out),
                          *TINY], capsys)
     assert code == 130
     assert err.strip().splitlines() == [f"cvae-train: cancelled; epoch 1 is saved in {out}; continue with --resume"]
-    assert load_checkpoint(out).epoch == 1
-    assert signal.getsignal(signal.SIGINT) is handler  # Ctrl-C works as before again
+    assert load_checkpoint(out).epoch == 1 and "partial" not in load_checkpoint(out).training_state
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_new_run_saves_what_it_did(mnist_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(InterruptAt, "at", (1, 2))
+    monkeypatch.setattr("trainer.cli.MetricsLog", InterruptAt)
+    out = tmp_path / "run.pt"
+    args = ["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "2", "--output", str(out), *TINY]
+    code, err = run_cli(args, capsys)
+    assert code == 130
+    assert err.strip().splitlines() == [f"cvae-train: cancelled after batch 2/3 of epoch 1; saved in {out}; "
+                                        "continue with --resume"]
+    assert load_checkpoint(out).epoch == 0 and not MetricsLog.path_for(out).exists()
+    monkeypatch.setattr("trainer.cli.MetricsLog", MetricsLog)
+    assert run_cli([*args, "--resume"], capsys)[0] == 0
+    assert load_checkpoint(out).epoch == 2 and len(MetricsLog.path_for(out).read_text().splitlines()) == 2
 
 
 def test_ctrl_c_in_the_first_epoch_of_an_overwrite_leaves_the_old_run(mnist_dir, tmp_path, capsys, monkeypatch):

@@ -219,3 +219,47 @@ def test_warp_conditioned_training_resumes_exactly(digits, tmp_path):
     resumed = Trainer.resume(tmp_path / "r.pt", train, test, epochs=2).run()
     assert [r["train_loss"] for r in straight.history] == [r["train_loss"] for r in resumed.history]
     assert [r["test_nelbo"] for r in straight.history] == [r["test_nelbo"] for r in resumed.history]
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_resume_on_a_gpu_is_exact_too(digits, tmp_path):
+    """On a GPU, dropout draws from the GPU's own generator and the noise from a generator on the GPU: both are
+    saved, with the mixed-precision scaler, so a run cancelled mid-epoch and resumed gives the unbroken run's
+    numbers there too. A CPU run then continues on the GPU (a CPU generator state does not fit a GPU generator:
+    that one is derived afresh)."""
+    deterministic, benchmark = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        train, test = digits
+
+        def model():
+            return new_model(warp_probability=0.5, decoder_dropout=0.2)
+
+        straight = Trainer(model(), train, test, config(epochs=3, device="cuda"), tmp_path / "s.pt").run()
+        calls = [0]
+
+        def cancel_in_epoch_2():
+            calls[0] += 1
+            return calls[0] > math.ceil(200 / 32) + 3  # checked before each batch: 3 batches into epoch 2
+
+        cancelled = Trainer(model(), train, test, config(epochs=3, device="cuda"), tmp_path / "c.pt", (),
+                            cancel_in_epoch_2).run()
+        assert cancelled.status == "cancelled" and cancelled.partial == (3, math.ceil(200 / 32))
+        state = load_checkpoint(tmp_path / "c.pt").training_state
+        assert state["noise_device"] == "cuda" and state["cuda_rng"] is not None and state["scaler"]
+        resumed = Trainer.resume(tmp_path / "c.pt", train, test).run()
+        assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in straight.history]
+        assert [r["test_nelbo"] for r in resumed.history] == [r["test_nelbo"] for r in straight.history]
+        one = load_checkpoint(tmp_path / "s.pt").model.state_dict()
+        two = load_checkpoint(tmp_path / "c.pt").model.state_dict()
+        assert all(torch.equal(one[k], two[k]) for k in one)
+
+        Trainer(model(), train, test, config(epochs=1), tmp_path / "cpu.pt").run()
+        on_gpu = Trainer.resume(tmp_path / "cpu.pt", train, test, epochs=2, device="cuda")
+        assert on_gpu.device.type == "cuda"
+        assert on_gpu.run().status == "finished" and load_checkpoint(tmp_path / "cpu.pt").epoch == 2
+    finally:
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = deterministic, benchmark

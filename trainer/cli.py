@@ -1,4 +1,9 @@
-"""`cvae-train`: the headless trainer. Bad input ends with one line on stderr and a non-zero exit."""
+"""`cvae-train`: the headless trainer. Bad input ends with one line on stderr and a non-zero exit.
+
+The same command runs under `torchrun` (see trainer.distributed): every process runs it, process 0 alone
+writes the checkpoint, the metrics log and the progress output. SIGINT (Ctrl-C) and SIGTERM (what a batch
+scheduler sends before a time limit) finish the current batch, save, and exit with 130 and 143.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,24 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 from pathlib import Path
+
+import torch
 
 from cvae.checkpoint import read_checkpoint_dict
 from cvae.data import DATASETS, load_dataset
-from cvae.device import resolve_device
 from cvae.errors import ConfigError, CvaeError, OutputWriteError, ResourceError
 from cvae.models import MODELS, build_model, config_class
 from cvae.models.for_data import config_for_data, default_family
 from cvae.options import cli_name
+from trainer import distributed
 from trainer.callbacks import MetricsLog
 from trainer.config import TrainConfig
 from trainer.loop import Trainer, TrainingDiverged
 from trainer.progress import ProgressBar
 
-EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 2, 3, 130
+EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED, EXIT_TERMINATED = 2, 3, 130, 143  # 128 + SIGINT, 128 + SIGTERM
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 MIN_FREE_BYTES = 4_000_000  # asked of the output's disk before anything is known about the model
 MB = 1_000_000
 
@@ -163,9 +170,9 @@ def check_output(output: Path, resume: bool, overwrite: bool) -> dict | None:
         raise OutputWriteError(f"--output {output}: {folder} is a file, not a folder; expected a folder to hold the "
                         "checkpoint")
     try:  # os.access says yes for /sys and /proc, and for root almost anywhere: only trying tells
-        handle, probe = tempfile.mkstemp(prefix=".cvae-train-", suffix=".probe", dir=folder)
-        os.close(handle)
-        os.unlink(probe)
+        # an unnamed file where the system has them (O_TMPFILE): a process killed right here leaves nothing behind
+        with tempfile.TemporaryFile(prefix=".cvae-train-", suffix=".probe", dir=folder):
+            pass
     except OSError as exc:
         raise OutputWriteError(f"--output {output}: cannot create files in {folder} ({exc.strerror or exc}); expected a "
                         "writable folder") from None
@@ -192,72 +199,108 @@ def checkpoint_size(model, config: TrainConfig, test_images: int) -> int:
 
 def run(args, stderr=None) -> int:
     stderr = stderr or sys.stderr  # looked up now, so a redirected sys.stderr is honoured
+    world = distributed.World.from_env()
     check_numbers(args)
     output = Path(args.output)
     existed = output.exists()
     resumed = check_output(output, args.resume, args.overwrite)
-    resolve_device(args.device or "auto")  # an unusable --device is reported before minutes of loading
+    distributed.training_device(args.device or "auto", world)  # an unusable --device is reported before loading
     if resumed is not None:
         done = int(resumed.get("epoch") or 0)
-        total = args.epochs if args.epochs is not None else int((resumed.get("train_config") or {}).get("epochs", 0))
+        saved_config = resumed.get("train_config") or {}
+        total = args.epochs if args.epochs is not None else int(saved_config.get("epochs", 0))
         if args.epochs is not None and args.epochs < done:
             raise ConfigError(f"--epochs {args.epochs} is fewer than the {done} epochs {output} has already trained; "
                             f"give more than {done} to continue it")
         if done and total == done:
-            if not args.quiet:
+            if not args.quiet and world.main:
                 print(f"{output} already has all {done} epochs; nothing to train (give a larger --epochs to "
                       "continue it)", file=stderr)
             return 0
+        distributed.check_batch_size(int(saved_config.get("batch_size", TrainConfig.default_of("batch_size"))),
+                                     world, f"the batch size of {output}")
         config = None
     else:
         config = TrainConfig(**given(args, TrainConfig))
+        distributed.check_batch_size(config.batch_size, world)
     train_data = load_dataset(args.dataset, args.data_dir, "train", args.download, args.image_size, args.limit)
     test_data = load_dataset(args.dataset, args.data_dir, "test", False, args.image_size, args.test_limit)
-    cancel = threading.Event()
-    callbacks = [MetricsLog(MetricsLog.path_for(output))]
-    bar = None if args.quiet else ProgressBar(stderr)
-    if bar is not None:
-        callbacks.append(bar)
+    received: list[int] = []  # the stop signals this process got, first first
+    callbacks, bar = [], None
+    if world.main:  # one metrics log and one progress display for the whole job
+        callbacks.append(MetricsLog(MetricsLog.path_for(output)))
+        bar = None if args.quiet else ProgressBar(stderr)
+        if bar is not None:
+            callbacks.append(bar)
+    cancel = lambda: received[0] if received else 0  # the loop reports which signal stopped it
     if config is None:
         trainer = Trainer.resume(output, train_data, test_data, callbacks, cancel, epochs=args.epochs,
                                  device=args.device or "auto")
     else:
         family = args.model or default_family(train_data)
+        torch.manual_seed(config.seed)  # the initial weights follow --seed too (several processes: process 0's)
         model = build_model(config_for_data(family, train_data, **model_options(args, family)))
         check_room(output, nearest_existing_folder(output.parent),
                    checkpoint_size(model, config, len(test_data)), "about")
         trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
+    if world.distributed and world.main and not args.quiet:
+        cfg = trainer.config
+        print(f"cvae-train: {world.size} processes, backend {trainer.backend} ({trainer.device.type}), global "
+              f"batch {cfg.batch_size} = {world.size} x {trainer.per_process_batch} per process, learning rate "
+              f"{cfg.learning_rate:g}", file=stderr)
 
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    previous = {number: signal.signal(number, lambda signum, frame: received.append(signum))
+                for number in STOP_SIGNALS}
     try:
         result = trainer.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         if bar is not None:
             bar.close()  # an error or a cancel mid-epoch must not print after a half-drawn bar
     if result.status == "cancelled":
-        if result.epoch:
-            print(f"cvae-train: cancelled; epoch {result.epoch} is saved in {output}; continue with --resume",
+        terminated = result.cancelled_by == signal.SIGTERM
+        code, what = (EXIT_TERMINATED, "stopped by SIGTERM") if terminated else (EXIT_CANCELLED, "cancelled")
+        if not world.main:
+            return code
+        if result.partial:
+            done, batches = result.partial
+            print(f"cvae-train: {what} after batch {done}/{batches} of epoch {result.epoch + 1}; saved in {output}; "
+                  "continue with --resume", file=stderr)
+        elif result.epoch:
+            print(f"cvae-train: {what}; epoch {result.epoch} is saved in {output}; continue with --resume",
                   file=stderr)
         else:
             kept = f"{output} was not touched" if existed else "nothing was saved"
-            print(f"cvae-train: cancelled before the first epoch finished; {kept}", file=stderr)
-        return EXIT_CANCELLED
-    if not args.quiet:
+            print(f"cvae-train: {what} before the first epoch finished; {kept}", file=stderr)
+        return code
+    if not args.quiet and world.main:
         print(f"saved {output} (epoch {result.epoch}); metrics in {MetricsLog.path_for(output)}", file=stderr)
     return 0
 
 
+def report(error: CvaeError, world: distributed.World | None) -> None:
+    """One line on stderr; under torchrun an error every process agreed on is reported by process 0 alone."""
+    if getattr(error, "reported_by_another_process", False):
+        return
+    who = "cvae-train" if world is None or world.main else f"cvae-train (process {world.rank})"
+    print(f"{who}: error: {error}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    world = None
     try:
+        world = distributed.World.from_env()
         return run(args)
     except TrainingDiverged as exc:
-        print(f"cvae-train: error: {exc}", file=sys.stderr)
+        report(exc, world)
         return EXIT_DIVERGED
     except CvaeError as exc:
-        print(f"cvae-train: error: {exc}", file=sys.stderr)
+        report(exc, world)
         return EXIT_BAD_INPUT
+    finally:
+        distributed.stop()  # a process group left by an error (a finished run has already left it)
 
 
 if __name__ == "__main__":

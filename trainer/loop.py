@@ -1,9 +1,17 @@
 """The training loop: Adam over an in-memory dataset, a held-out loss and an atomic checkpoint every epoch.
 
 Exact resume: each checkpoint holds the optimizer state and every random generator the loop draws from
-(shuffling, reparameterisation noise, dropout), so a run stopped after epoch k and resumed produces the
-same numbers as one that never stopped. The held-out loss uses its own freshly seeded generator so that
-evaluating never disturbs training.
+(shuffling, reparameterisation noise, dropout — on the CPU and on the training GPU), so a run stopped after
+epoch k and resumed produces the same numbers as one that never stopped. A cancel (Ctrl-C, SIGTERM, the GUI's
+button) finishes the current batch and saves the run part-way through its epoch — the position in the epoch's
+shuffled order and the epoch's running sums included — so that resuming it gives those same numbers too. The
+held-out loss uses its own freshly seeded generator so that evaluating never disturbs training.
+
+Under `torchrun` (trainer.distributed) the same loop runs in every process: one shuffled order per epoch from
+the shared seed, each process taking its equal share of every batch, gradients averaged by
+DistributedDataParallel through `TrainingStep.forward`; process 0 evaluates, saves and reports while the
+others wait, and every stop (cancel, NaN, out of memory, a failed write) is agreed by all processes, so none is
+left waiting for the others.
 """
 
 from __future__ import annotations
@@ -20,13 +28,21 @@ from torch import nn
 
 from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cvae.data import ImageDataset
-from cvae.device import resolve_device
-from cvae.errors import CheckpointError, OutputWriteError, ResourceError, TrainingDiverged
+from cvae.errors import (
+    CheckpointError,
+    ConfigError,
+    CvaeError,
+    OutputWriteError,
+    ResourceError,
+    TrainingDiverged,
+)
 from cvae.latent import encode_means
 from cvae.metrics import mean_loss_terms
 from cvae.models.for_data import check_fits
+from trainer import distributed
 from trainer.callbacks import BatchProgress, TrainingCallback
 from trainer.config import TrainConfig
+from trainer.distributed import World
 
 
 class TrainingCancelled(Exception):
@@ -36,17 +52,49 @@ class TrainingCancelled(Exception):
 @dataclass
 class TrainResult:
     status: str  # "finished" or "cancelled"
-    epoch: int  # last completed (and checkpointed) epoch
+    epoch: int  # last completed epoch (its checkpoint, or a later part-way one, is on disk)
     history: list[dict] = field(default_factory=list)
     checkpoint_path: Path | None = None
+    # a cancel saved part-way through epoch `epoch + 1`: (batches done, batches in the epoch); None otherwise
+    partial: tuple[int, int] | None = None
+    # what the cancel flag returned when it stopped the run (the largest over all processes): True for an
+    # Event, or whatever a callable returned (cvae-train's is the signal number); None when not cancelled
+    cancelled_by: object = None
 
 
-def _flag(cancel) -> Callable[[], bool]:
+class TrainingStep(nn.Module):
+    """One training step's loss terms as a module's `forward`: DistributedDataParallel synchronises gradients
+    only through the forward of the module it wraps, so it wraps this, never `model.loss` called directly. The
+    raw model (`.model`) stays what evaluation, previews and checkpoints use."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor, beta: float,
+                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return self.model.loss(images, labels, beta=beta, generator=generator)
+
+
+class _Stopped(CvaeError):
+    """Marks an error agreed with the other processes: process 0 reports it, the others stop without a word."""
+
+
+def _quiet(error: CvaeError, world: World) -> CvaeError:
+    error.reported_by_another_process = not world.main  # cvae-train prints it on process 0 only
+    return error
+
+
+def _flag(cancel) -> Callable[[], object]:
     if cancel is None:
         return lambda: False
     if hasattr(cancel, "is_set"):
         return cancel.is_set
     return cancel
+
+
+# what process 0 tells the others when something it alone does (evaluating, saving, logging) fails
+_OK, _DIVERGED, _WRITE, _MEMORY, _OTHER = 0, 1, 2, 3, 4
 
 
 class Trainer:
@@ -56,31 +104,52 @@ class Trainer:
                  config: TrainConfig, checkpoint_path: str | Path,
                  callbacks: Iterable[TrainingCallback] = (), cancel=None):
         self.config = config
-        self.device = resolve_device(config.device)
+        self.world = World.from_env()
+        self.device = distributed.training_device(config.device, self.world)
+        self.per_process_batch = distributed.check_batch_size(config.batch_size, self.world,
+                                                              "the batch size" if self.world.distributed
+                                                              else "--batch-size")
         # channels-last weights: convolutions (transposed ones above all) train ~20% faster on CPU, and it is the
         # layout tensor cores want on CUDA; checkpoints hold the same values whatever the layout
         self.model = model.to(self.device, memory_format=torch.channels_last)
         self._check_data(train_data, "training")
         if test_data is not None:
             self._check_data(test_data, "test")
+        if len(train_data) < self.world.size:
+            raise ConfigError(f"the training set has {len(train_data)} images, fewer than the {self.world.size} "
+                              "processes sharing it")
         self.label_names = train_data.label_names
         self.dataset_info = train_data.describe()
         self.train_data = train_data.to(self.device)
         self.test_data = test_data.to(self.device) if test_data is not None else None
         self.checkpoint_path = Path(checkpoint_path)
-        self.callbacks = list(callbacks)
+        # only process 0 reports: one progress bar, one metrics log, one set of previews
+        self.callbacks = list(callbacks) if self.world.main else []
         self.cancelled = _flag(cancel)
         self.optimizer = (torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                             weight_decay=config.weight_decay) if config.weight_decay
                           else torch.optim.Adam(self.model.parameters(), lr=config.learning_rate))
         self.use_amp = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
-        self.shuffle_generator = torch.Generator().manual_seed(config.seed)
-        self.noise_generator = torch.Generator(device=self.device).manual_seed(config.seed + 1)
-        torch.manual_seed(config.seed + 2)  # dropout draws from the global generator
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed)  # the same on every process
+        self.noise_generator = torch.Generator(device=self.device).manual_seed(self.world.seed(config.seed + 1))
+        torch.manual_seed(self.world.seed(config.seed + 2))  # dropout draws from the global generators
         self.epoch = 0
         self.saved_epoch = 0  # the epoch of the checkpoint now on disk from this run (0: none)
         self.history: list[dict] = []
+        self._resumed = False
+        self._partial: dict | None = None  # a part-way epoch to continue (from a resumed checkpoint)
+        self._dirty = False  # optimizer steps taken since the checkpoint on disk was written
+        self._all_generators: list | None = None  # every process's generators, gathered for a checkpoint
+        self._owns_group = distributed.start(self.world, self.device)
+        self.backend = distributed.backend()
+        # the module a training step calls: the model's loss as a forward, wrapped for gradient exchange when
+        # several processes train (evaluation, previews and checkpoints use the raw `self.model`)
+        self.training_step: nn.Module = TrainingStep(self.model)
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+            self.training_step = DistributedDataParallel(
+                self.training_step, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self._preview = self._preview_inputs()
 
     def _check_data(self, data: ImageDataset, role: str) -> None:
@@ -91,7 +160,10 @@ class Trainer:
     def resume(cls, checkpoint_path: str | Path, train_data: ImageDataset, test_data: ImageDataset | None,
                callbacks: Iterable[TrainingCallback] = (), cancel=None, epochs: int | None = None,
                device: str | None = None) -> "Trainer":
-        """Continue a run from its last checkpoint; `epochs` may extend the run's total."""
+        """Continue a run from its last checkpoint; `epochs` may extend the run's total. Any number of processes
+        may continue a run that any number wrote: the weights, the optimizer and the shuffling are shared; each
+        process's own noise and dropout generators are restored when the process count is the same (an exact
+        continuation) and derived afresh from the seed, the process and the position otherwise."""
         checkpoint = load_checkpoint(checkpoint_path)
         if not checkpoint.training_state:
             raise CheckpointError(f"{checkpoint_path} has no training state to resume from (it was saved for "
@@ -106,48 +178,85 @@ class Trainer:
         state = checkpoint.training_state
         trainer.optimizer.load_state_dict(state["optimizer"])
         trainer.shuffle_generator.set_state(state["shuffle_rng"])
-        trainer.noise_generator.set_state(state["noise_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        partial = state.get("partial")
+        if partial and int(partial.get("epoch", 0)) != checkpoint.epoch + 1:
+            raise CheckpointError(f"{checkpoint_path}: its part-way epoch {partial.get('epoch')} does not follow its "
+                                  f"epoch {checkpoint.epoch}")
+        trainer._partial = dict(partial) if partial else None
+        trainer._restore_generators(state, checkpoint.epoch, int(partial["batches_done"]) if partial else 0)
         if trainer.scaler is not None and state.get("scaler"):
             trainer.scaler.load_state_dict(state["scaler"])
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
         trainer.history = list(checkpoint.history)
+        trainer._resumed = True
         return trainer
+
+    def _restore_generators(self, state: dict, epoch: int, batches_done: int) -> None:
+        world = self.world
+        saved_world = int(state.get("world_size") or 1)
+        mine = None
+        if saved_world == world.size:
+            ranks = state.get("ranks") or []
+            mine = state if not world.distributed else ranks[world.rank] if len(ranks) == world.size else None
+        restored = False
+        if mine is not None and state.get("noise_device", self.device.type) == self.device.type:
+            try:
+                self.noise_generator.set_state(mine["noise_rng"])
+                restored = True
+            except (RuntimeError, KeyError):  # an older file written on another kind of device
+                restored = False
+        if restored:
+            self._set_generator_state(mine)
+            return
+        # another process count or device: no saved state belongs to this process; derive it reproducibly
+        position = epoch * 1_000_000 + batches_done + 1
+        self.noise_generator.manual_seed(world.seed(self.config.seed + 1, position))
+        torch.manual_seed(world.seed(self.config.seed + 2, position))
 
     # ----- the loop -----
     def run(self) -> TrainResult:
         for callback in self.callbacks:
             callback.on_start(self)
-        status = "finished"
-        started = time.perf_counter()
-        start_epoch = self.epoch
+        if self.world.main:
+            self._remove_stale_temporaries()
+        status, partial, cancelled_by = "finished", None, None
+        self._clock = time.perf_counter()
+        self._images_done = 0  # by all processes, in this run
+        self._images_planned = ((self.config.epochs - self.epoch) * self._usable_images()
+                                - (int(self._partial["seen"]) if self._partial else 0))
         try:
-            for epoch in range(self.epoch + 1, self.config.epochs + 1):
-                record = self._train_epoch(epoch, started, start_epoch)
-                if self.test_data is not None:
-                    self._phase("evaluating", len(self.test_data))
-                    record.update(self.evaluate(self.test_data, prefix="test_"))
-                    self._guard(record, epoch)
-                self.epoch = epoch
-                self.history.append(record)
-                final = epoch == self.config.epochs
-                self.save(with_encodings=final)
-                for callback in self.callbacks:
-                    callback.on_epoch(record)
-                    callback.on_checkpoint(self.checkpoint_path, epoch)
-                self._emit_samples(epoch)
-        except TrainingCancelled:
-            status = "cancelled"
-        except torch.OutOfMemoryError:
-            raise ResourceError(f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
-                            f"{self._kept()}. Try a smaller batch size.") from None
-        except OSError as exc:  # a callback's file (the metrics log); the checkpoint's own failures come from save
-            raise OutputWriteError(f"cannot write {exc.filename or 'an output file'}: {exc.strerror or exc}; "
-                                   f"{self._kept()}") from None
-        result = TrainResult(status, self.epoch, list(self.history), self.checkpoint_path)
+            try:
+                for epoch in range(self.epoch + 1, self.config.epochs + 1):
+                    record = self._train_epoch(epoch)
+                    self._finish_epoch(epoch, record)
+            except TrainingCancelled as stop:
+                status, partial, cancelled_by = "cancelled", stop.args[0], stop.args[1]
+            except torch.OutOfMemoryError:
+                if self.world.distributed:  # past the forward pass, where the others may be exchanging gradients
+                    # with this process: it cannot tell them, and torchrun ends them when this process exits
+                    raise ResourceError(f"out of {self.device.type.upper()} memory{self.world.label()} in the "
+                                        f"backward pass or the optimizer step at {self._batch_words()}; "
+                                        f"{self._kept()}. Try a smaller batch size.") from None
+                raise ResourceError(f"out of {self.device.type.upper()} memory at batch size "
+                                    f"{self.config.batch_size}; {self._kept()}. Try a smaller batch size.") from None
+            except OSError as exc:  # a callback's file (the metrics log); the checkpoint's own failures come from save
+                raise OutputWriteError(f"cannot write {exc.filename or 'an output file'}: {exc.strerror or exc}; "
+                                       f"{self._kept()}") from None
+        finally:
+            if self._owns_group:
+                self._owns_group = False
+                distributed.stop()
+        result = TrainResult(status, self.epoch, list(self.history), self.checkpoint_path, partial, cancelled_by)
         for callback in self.callbacks:
             callback.on_end(result)
         return result
+
+    def _usable_images(self) -> int:
+        """Images per epoch: all of them, except that with several processes the last (short) batch is cut to a
+        multiple of the process count so every process takes an equal share (at most size − 1 images, a
+        different few each epoch)."""
+        n, batch = len(self.train_data), self.config.batch_size
+        return n - (n % batch) % self.world.size
 
     def _learning_rate(self, step: int, total: int) -> float:
         base = self.config.learning_rate
@@ -160,27 +269,68 @@ class Trainer:
         warmup = self.config.beta_warmup_epochs * batches_per_epoch
         return self.config.beta * (min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0)
 
-    def _train_epoch(self, epoch: int, run_started: float, start_epoch: int) -> dict:
+    def _batch_words(self) -> str:
+        if not self.world.distributed:
+            return f"batch size {self.config.batch_size}"
+        return (f"batch size {self.per_process_batch} per process ({self.config.batch_size} over "
+                f"{self.world.size} processes)")
+
+    def _train_epoch(self, epoch: int) -> dict:
         self.model.train()
-        data, config = self.train_data, self.config
-        batches = math.ceil(len(data) / config.batch_size)
+        data, config, world = self.train_data, self.config, self.world
+        usable = self._usable_images()
+        batches = math.ceil(usable / config.batch_size)
         report_every = 1 if self.device.type == "cpu" else 20
+        partial, self._partial = self._partial, None
+        if partial is not None and int(partial["epoch"]) != epoch:
+            partial = None
+        if partial is not None:  # continue part-way: the same shuffled order, the batches already done skipped
+            self.shuffle_generator.set_state(partial["epoch_shuffle_rng"])
+        epoch_shuffle_state = self.shuffle_generator.get_state()
+        order = torch.randperm(len(data), generator=self.shuffle_generator).to(data.images.device)
+        first = int(partial["batches_done"]) if partial else 0
         totals: dict[str, torch.Tensor] = {}
-        seen = 0
+        if partial is not None and world.main:  # the sums so far are over all processes: process 0 carries them
+            totals = {k: v.to(self.device) for k, v in partial["totals"].items()}
+        seen = int(partial["seen"]) if partial else 0
+        seconds_before = float(partial.get("seconds", 0.0)) if partial else 0.0
         epoch_started = time.perf_counter()
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
-        for batch_index, (images, labels) in enumerate(data.batches(config.batch_size, True, self.shuffle_generator),
-                                                       start=1):
-            if self.cancelled():
-                raise TrainingCancelled()
+        lr = beta = None
+        for batch_index in range(first + 1, batches + 1):
+            if not world.distributed:
+                flag = self.cancelled()
+                if flag:
+                    self._stop(epoch, batch_index - 1, batches, epoch_shuffle_state, totals, seen,
+                               seconds_before + time.perf_counter() - epoch_started, flag)
+            start = (batch_index - 1) * config.batch_size
+            size = min(config.batch_size, usable - start)  # images in this (global) batch
+            share = size // world.size
+            index = order[start + world.rank * share:start + (world.rank + 1) * share]
             step = (epoch - 1) * batches + batch_index - 1
             lr = self._learning_rate(step, config.epochs * batches)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             beta = self._beta(step, batches)
-            with autocast:
-                terms = self.model.loss(images, labels, beta=beta, generator=self.noise_generator)
-            loss = terms["loss"]
+            terms, out_of_memory = None, False
+            # several processes agree on a stop after the forward pass: keep the generators as they were before it
+            before = self._generator_state() if world.distributed else None
+            try:
+                images, labels = data.images[index].float().div_(255), data.labels[index]
+                with autocast:
+                    terms = self.training_step(images, labels, beta, self.noise_generator)
+            except torch.OutOfMemoryError:
+                if not world.distributed:
+                    raise
+                out_of_memory = True  # told to the others before anyone starts exchanging gradients
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+            loss = terms["loss"] if terms is not None else None
+            loss_value = None
+            if world.distributed:  # one small exchange per step: everyone stops together, or nobody does
+                loss_value = self._agree_step(epoch, batch_index, batches, loss, out_of_memory, epoch_shuffle_state,
+                                              totals, seen, seconds_before + time.perf_counter() - epoch_started,
+                                              before)
             self.optimizer.zero_grad(set_to_none=True)
             try:
                 if self.scaler is not None:
@@ -194,29 +344,151 @@ class Trainer:
                 if "overflow" not in str(exc):
                     raise
                 self._diverged(epoch, batch_index)
+            self._dirty = True
             n = images.shape[0]
-            seen += n
+            seen += size
+            self._images_done += size
             for key, value in terms.items():
                 totals[key] = totals.get(key, 0.0) + value.detach().float() * n
             if batch_index % report_every == 0 or batch_index == batches:
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    self._diverged(epoch, batch_index)
-                now = time.perf_counter()
-                rate = seen / max(now - epoch_started, 1e-9)
-                done = (epoch - 1 - start_epoch) * len(data) + seen
-                left = (config.epochs - start_epoch) * len(data) - done
-                overall = done / max(now - run_started, 1e-9)
-                progress = BatchProgress(epoch, config.epochs, batch_index, batches, loss_value, rate,
-                                         now - run_started, left / max(overall, 1e-9))
-                for callback in self.callbacks:
-                    callback.on_batch(progress)
-        seconds = time.perf_counter() - epoch_started
+                if loss_value is None:
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):
+                        self._diverged(epoch, batch_index)
+                if self.callbacks:
+                    now = time.perf_counter()
+                    rate = (seen - (int(partial["seen"]) if partial else 0)) / max(now - epoch_started, 1e-9)
+                    left = self._images_planned - self._images_done
+                    overall = self._images_done / max(now - self._clock, 1e-9)
+                    progress = BatchProgress(epoch, config.epochs, batch_index, batches, loss_value, rate,
+                                             now - self._clock, left / max(overall, 1e-9))
+                    for callback in self.callbacks:
+                        callback.on_batch(progress)
+        seconds = seconds_before + time.perf_counter() - epoch_started
+        if world.distributed:
+            totals = self._sum_over_processes(totals)
         record = {"epoch": epoch}
         record.update({f"train_{k}": float(v) / seen for k, v in totals.items()})
-        record.update({"lr": lr, "beta": beta, "seconds": round(seconds, 3), "images_per_second": round(seen / seconds, 1)})
+        record.update({"lr": lr, "beta": beta, "seconds": round(seconds, 3),
+                       "images_per_second": round(seen / max(seconds, 1e-9), 1)})
         self._guard(record, epoch)
         return record
+
+    def _agree_step(self, epoch: int, batch: int, batches: int, loss: torch.Tensor | None, out_of_memory: bool,
+                    epoch_shuffle_state: torch.Tensor, totals: dict, seen: int, seconds: float,
+                    generators_before: dict) -> float:
+        """Between forward and backward (before any gradient is exchanged): every process learns whether any of
+        them was cancelled, ran out of memory or got a NaN loss, and all act on it together. Returns the mean loss
+        over the processes."""
+        world = self.world
+        value = 0.0 if loss is None else float(loss.detach())
+        finite = math.isfinite(value)
+        flag = self.cancelled()
+        rows = distributed.gather([float(flag or 0), float(world.rank + 1) if out_of_memory else 0.0,
+                                   0.0 if finite else 1.0, value if finite else 0.0], self.device)
+        cancelled = max(row[0] for row in rows)
+        memory = int(max(row[1] for row in rows))
+        nonfinite = max(row[2] for row in rows)
+        if memory:
+            raise _quiet(ResourceError(
+                f"out of {self.device.type.upper()} memory in process {memory - 1} of {world.size} at "
+                f"{self._batch_words()}; {self._kept()}. Try a smaller batch size."), world)
+        if nonfinite:
+            self._diverged(epoch, batch)
+        if cancelled:  # this batch's forward pass is dropped, and its draws undone: a resume does it again
+            self._set_generator_state(generators_before)
+            self._stop(epoch, batch - 1, batches, epoch_shuffle_state, totals, seen, seconds,
+                       True if cancelled == 1.0 and isinstance(flag, bool) else _as_flag_value(cancelled))
+        return sum(row[3] for row in rows) / world.size
+
+    def _sum_over_processes(self, totals: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        keys = list(totals)  # the loss's own order, the same on every process
+        if not keys:
+            return totals
+        stacked = distributed.all_sum(torch.stack([totals[k].float().reshape(()) for k in keys]))
+        return {k: stacked[i] for i, k in enumerate(keys)}
+
+    def _stop(self, epoch: int, batches_done: int, batches: int, epoch_shuffle_state: torch.Tensor, totals: dict,
+              seen: int, seconds: float, flag) -> None:
+        """Cancelled before batch `batches_done + 1` of `epoch`: save the run part-way through the epoch (when
+        it moved since the last save) and end the loop."""
+        saved = None
+        if self._dirty and batches_done > 0:
+            if self.world.distributed:
+                totals = self._sum_over_processes(totals)
+            partial = {"epoch": epoch, "batches_done": batches_done, "epoch_shuffle_rng": epoch_shuffle_state,
+                       "totals": {k: v.detach().float().cpu() for k, v in totals.items()}, "seen": seen,
+                       "seconds": round(seconds, 3)}
+            allowed = self._may_save_part_way()
+            if self.world.distributed:  # process 0's view of the folder decides (it is the one that writes)
+                allowed = distributed.broadcast_object(allowed)
+            if allowed:
+                self._together(lambda: self.save(partial=partial), gather_generators=True)
+                saved = (batches_done, batches)
+        raise TrainingCancelled(saved, flag)
+
+    def _may_save_part_way(self) -> bool:
+        """Part of a first epoch never replaces an earlier run's file (--overwrite takes effect with the first
+        whole epoch): only a file this run wrote or resumed, or no file at all, is (re)written."""
+        return self._resumed or self.saved_epoch > 0 or not self.checkpoint_path.exists()
+
+    def _finish_epoch(self, epoch: int, record: dict) -> None:
+        """Evaluate, save and report one finished epoch: on process 0, the others waiting for it."""
+        def evaluate():
+            if self.test_data is not None:
+                self._phase("evaluating", len(self.test_data))
+                record.update(self.evaluate(self.test_data, prefix="test_"))
+                self._guard(record, epoch)
+
+        self._together(evaluate)
+        if self.world.distributed:
+            record = distributed.broadcast_object(record)  # every process keeps the same history
+        self.epoch = epoch
+        self.history.append(record)
+        final = epoch == self.config.epochs
+
+        def save_and_report():
+            self.save(with_encodings=final)
+            for callback in self.callbacks:
+                callback.on_epoch(record)
+                callback.on_checkpoint(self.checkpoint_path, epoch)
+            self._emit_samples(epoch)
+
+        self._together(save_and_report, gather_generators=True)
+        self.saved_epoch = epoch
+        self._dirty = False
+
+    def _together(self, action: Callable[[], None], gather_generators: bool = False) -> None:
+        """Run `action` on process 0 (the only process of a one-process run); the others wait and then fail the
+        same way if it failed, so no process goes on training alone or waits for one that stopped."""
+        world = self.world
+        if not world.distributed:
+            action()
+            return
+        if gather_generators:  # the checkpoint holds every process's own generators
+            self._all_generators = distributed.gather_objects(self._generator_state())
+        error, code = None, _OK
+        if world.main:
+            try:
+                action()
+            except TrainingDiverged as exc:
+                error, code = exc, _DIVERGED
+            except (OutputWriteError, OSError) as exc:
+                error, code = exc, _WRITE
+            except ResourceError as exc:
+                error, code = exc, _MEMORY
+            except torch.OutOfMemoryError:
+                error, code = ResourceError(f"out of {self.device.type.upper()} memory in process 0 while "
+                                            f"evaluating or saving; {self._kept()}"), _MEMORY
+            except CvaeError as exc:
+                error, code = exc, _OTHER
+        agreed = int(distributed.agree_max(code, self.device))
+        if error is not None:
+            raise error
+        if agreed:
+            why = "process 0 stopped the run (its message says why)"
+            raise _quiet({_DIVERGED: TrainingDiverged, _WRITE: OutputWriteError, _MEMORY: ResourceError}
+                         .get(agreed, _Stopped)(why), world)
 
     def _guard(self, record: dict, epoch: int) -> None:
         if any(isinstance(v, float) and not math.isfinite(v) for v in record.values()):
@@ -224,8 +496,8 @@ class Trainer:
 
     def _diverged(self, epoch: int, batch: int | None) -> None:
         where = f"epoch {epoch}" + (f", batch {batch}" if batch else "")
-        raise TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; {self._kept()}. "
-                               "Try a lower learning rate.")
+        raise _quiet(TrainingDiverged(f"training diverged: the loss became NaN or infinite at {where}; "
+                                      f"{self._kept()}. Try a lower learning rate."), self.world)
 
     def _kept(self) -> str:
         return (f"the last good checkpoint (epoch {self.saved_epoch}) is kept at {self.checkpoint_path}"
@@ -241,17 +513,40 @@ class Trainer:
         return {prefix + k: v for k, v in terms.items()}
 
     # ----- outputs -----
+    def _generator_state(self) -> dict:
+        """This process's own generators: reparameterisation noise, and dropout's (CPU and training GPU)."""
+        state = {"noise_rng": self.noise_generator.get_state(), "torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":  # the training GPU's default generator (dropout there); not every GPU's
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        elif self.device.type == "mps":
+            state["mps_rng"] = torch.mps.get_rng_state()
+        return state
+
+    def _set_generator_state(self, state: dict) -> None:
+        self.noise_generator.set_state(state["noise_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        elif self.device.type == "mps" and state.get("mps_rng") is not None:
+            torch.mps.set_rng_state(state["mps_rng"])
+
     def training_state(self) -> dict:
-        return {
+        state = {
             "optimizer": self.optimizer.state_dict(),
             "shuffle_rng": self.shuffle_generator.get_state(),
-            "noise_rng": self.noise_generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            **self._generator_state(),  # process 0's, as every one-process file has them
+            "noise_device": self.device.type,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "world_size": self.world.size,
         }
+        if self.world.distributed:
+            state["ranks"] = list(self._all_generators or [])
+        return state
 
-    def save(self, with_encodings: bool = False) -> None:
+    def save(self, with_encodings: bool = False, partial: dict | None = None) -> None:
         state = self.training_state()
+        if partial is not None:
+            state["partial"] = partial
         metrics = {k: v for k, v in (self.history[-1] if self.history else {}).items()
                    if k.startswith("test_") or k.startswith("train_")}
         derived = {}
@@ -273,6 +568,21 @@ class Trainer:
             raise OutputWriteError(f"cannot write {self.checkpoint_path}: {exc.strerror or exc}; "
                                    f"{self._kept()}") from None
         self.saved_epoch = self.epoch
+        self._dirty = False
+        if partial is not None:
+            for callback in self.callbacks:
+                callback.on_checkpoint(self.checkpoint_path, self.epoch)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files a killed writer of this checkpoint left beside it (the rename never happened)."""
+        folder, name = self.checkpoint_path.parent, self.checkpoint_path.name
+        if not folder.is_dir():
+            return
+        for leftover in folder.glob(f".{name}.*.tmp"):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
 
     @torch.no_grad()
     def _preview_inputs(self):
@@ -303,3 +613,8 @@ class Trainer:
                   else self.model.reconstruct(inputs, labels)).cpu()
         for callback in self.callbacks:
             callback.on_samples(epoch, images)
+
+
+def _as_flag_value(value: float):
+    """A cancel flag's value as it travelled between processes (a float) back as the int it was."""
+    return int(value) if float(value).is_integer() else value
