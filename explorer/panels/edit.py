@@ -1,0 +1,748 @@
+"""Edit: real images encoded under their own labels and decoded under edited ones. Attribute models get a keep / on /
+off switch and a strength slider (−1 … 2) per attribute, and the seed report's presets where the model has those
+attributes; class models a target class and a strength. Each face is shown as original | reconstruction (its own
+labels) | edited, with a face judge's reading of the edited attributes under it when the window has a judge.
+
+Faces come from the first K held-out test images of the data folder, from image files the user opens, or (no data
+folder) from the encodings a checkpoint ships (`derived["sample_means"]` and `["sample_labels"]`), whose decodes stand
+in for the originals. One batched decode per change: widget signals are gathered by a 30 ms single-shot timer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from PySide6 import QtCore, QtWidgets
+
+from cvae import latent as L
+from explorer import faces as FX
+from explorer.images import ImageView, save_png
+from explorer.panels import Panel, label_word
+
+DEBOUNCE_MS = 30
+KEEP, ON, OFF = "keep", "on", "off"
+STRENGTH_RANGE = (-1.0, 2.0)
+SLIDER_STEPS = 100  # slider ticks per unit of strength
+THUMBNAIL = 88
+FACES_PER_ROW = 2
+TOGGLE_COLOURS = {"keep": ("#e4e4e4", "black", "#aaa"), "on": ("#2f6fd0", "white", "#1d4f9e"),
+                  "off": ("#b5473a", "white", "#8a3328")}  # a checked switch: background, text, border
+TOGGLE_STYLES = {state: f"QToolButton {{ padding: 1px 2px; }} QToolButton:checked {{ background: {bg}; "
+                        f"color: {fg}; border: 1px solid {border}; border-radius: 2px; }}"
+                 for state, (bg, fg, border) in TOGGLE_COLOURS.items()}
+PLACEHOLDER = "Choose a data folder or open image files to edit faces"
+
+
+class StrengthSlider(QtWidgets.QWidget):
+    """A horizontal slider over STRENGTH_RANGE with its value printed beside it; `changed(float)`."""
+
+    changed = QtCore.Signal(float)
+
+    def __init__(self, value: float = 1.0, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(int(STRENGTH_RANGE[0] * SLIDER_STEPS), int(STRENGTH_RANGE[1] * SLIDER_STEPS))
+        self.slider.setSingleStep(5)
+        self.slider.setPageStep(25)
+        self.slider.setMinimumWidth(60)
+        self.slider.setToolTip("The label value given: 1 is the attribute as in the data, 0 absent; beyond 1 "
+                               "exaggerates it, below 0 pushes it away")
+        row.addWidget(self.slider, 1)
+        self.readout = QtWidgets.QLabel("")
+        self.readout.setFixedWidth(34)
+        row.addWidget(self.readout)
+        self.slider.valueChanged.connect(self._moved)
+        self.set_value(value)
+
+    def value(self) -> float:
+        return self.slider.value() / SLIDER_STEPS
+
+    def set_value(self, value: float) -> None:
+        self.slider.setValue(round(float(value) * SLIDER_STEPS))
+        self._show()
+
+    def _show(self) -> None:
+        self.readout.setText(f"{self.value():.2f}")
+
+    def _moved(self) -> None:
+        self._show()
+        self.changed.emit(self.value())
+
+
+class AttributeRow(QtWidgets.QWidget):
+    """One attribute: its name, keep / on / off, and the strength "on" gives it; `changed()` on any change."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, name: str, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.name = name
+        row = QtWidgets.QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        label = QtWidgets.QLabel(FX.pretty(name))
+        label.setFixedWidth(138)
+        label.setToolTip(name)
+        row.addWidget(label)
+        self.group = QtWidgets.QButtonGroup(self)
+        self.buttons: dict[str, QtWidgets.QToolButton] = {}
+        tips = {KEEP: "Each face keeps its own value", ON: "On for every face, at the strength on the right",
+                OFF: "Off for every face (value 0)"}
+        for state in (KEEP, ON, OFF):
+            button = QtWidgets.QToolButton()
+            button.setStyleSheet(TOGGLE_STYLES[state])
+            button.setText(state)
+            button.setCheckable(True)
+            button.setToolTip(tips[state])
+            button.setFixedWidth(38)
+            self.group.addButton(button)
+            self.buttons[state] = button
+            row.addWidget(button)
+        self.buttons[KEEP].setChecked(True)
+        self.strength = StrengthSlider(1.0)
+        self.strength.setEnabled(False)
+        row.addWidget(self.strength, 1)
+        self.group.buttonToggled.connect(self._toggled)
+        self.strength.changed.connect(lambda value: self.changed.emit())
+
+    @property
+    def state(self) -> str:
+        return next(s for s, b in self.buttons.items() if b.isChecked())
+
+    def set_state(self, state: str, strength: float | None = None) -> None:
+        if state not in self.buttons:
+            raise ValueError(f"unknown state {state!r}; expected keep, on or off")
+        if strength is not None:
+            self.strength.set_value(strength)
+        self.buttons[state].setChecked(True)
+
+    def _toggled(self, button, checked: bool) -> None:
+        if checked:
+            self.strength.setEnabled(self.state == ON)
+            self.changed.emit()
+
+
+class FaceTile(QtWidgets.QWidget):
+    """One face: its pictures side by side (original, reconstruction, edited) and a caption under them."""
+
+    def __init__(self, columns: int, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(2)
+        row = QtWidgets.QHBoxLayout()
+        row.setSpacing(3)
+        self.views = []
+        for _ in range(columns):
+            view = ImageView(minimum=THUMBNAIL)
+            view.setFixedSize(THUMBNAIL, THUMBNAIL)
+            self.views.append(view)
+            row.addWidget(view)
+        layout.addLayout(row)
+        self.caption = QtWidgets.QLabel("")
+        self.caption.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+        self.caption.setStyleSheet("color: #555")
+        self.caption.setWordWrap(True)
+        self.caption.setFixedWidth(columns * (THUMBNAIL + 3))
+        layout.addWidget(self.caption)
+
+
+class EditPanel(Panel):
+    key = "edit"
+    title = "Edit"
+
+    @classmethod
+    def missing(cls, capabilities) -> str | None:
+        if not capabilities.generative:
+            return "This model is a classifier: it reads images; it does not generate them."
+        if not capabilities.conditional:
+            return ("This model takes no class or attributes, so there is nothing to edit; Interpolate and "
+                    "Generate apply to it.")
+        return None
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None, settings: QtCore.QSettings | None = None,
+                 data_dir: str | os.PathLike | None = None, judge=None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else QtCore.QSettings("cvae-explorer", "explorer")
+        self.chosen_dir: Path | None = Path(data_dir) if data_dir else None
+        self.judge = judge              # images (N, C, H, W) in [0, 1] → (N, A) probabilities; None: no readings
+        self.entry = None
+        self.model = None
+        self.faces: list[FX.Face] = []
+        self.source = ""                # "test", "file" or "bundled"
+        self.z: torch.Tensor | None = None               # (K, latent_dim) the faces' encodings
+        self.labels: torch.Tensor | None = None          # (K, label_dim) their own labels
+        self.originals: torch.Tensor | None = None       # (K, C, H, W) the source pictures (None: encodings)
+        self.reconstructions: torch.Tensor | None = None
+        self.edited: torch.Tensor | None = None
+        self.edited_labels: torch.Tensor | None = None
+        self.readings: tuple[torch.Tensor, torch.Tensor] | None = None   # judge on reconstructions, on edits
+        self.decodes = 0                # batched decodes of the edited faces: one per change
+        self.test_faces: list[FX.Face] = []
+        self.test_labels: torch.Tensor | None = None
+        self.bundled: list[FX.Face] = []
+        self.opened: list[FX.Face] = []  # the image files opened last
+        self.rows: dict[str, AttributeRow] = {}
+        self.tiles: list[FaceTile] = []
+        self._load_key = None
+        self._building = False
+
+        self.loader = FX.HeldOutLoader(self)
+        self.loader.loaded.connect(self._test_set_loaded)
+        self.loader.failed.connect(self._test_set_failed)
+        self.timer = QtCore.QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(DEBOUNCE_MS)
+        self.timer.timeout.connect(self.apply_edit)
+        self._build()
+        self.setEnabled(False)
+
+    # ----- construction -----
+    def _build(self) -> None:
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(QtWidgets.QLabel("Faces:"))
+        self.source_combo = QtWidgets.QComboBox()
+        self.source_combo.setMinimumWidth(170)
+        self.source_combo.activated.connect(self._source_picked)
+        top.addWidget(self.source_combo)
+        self.count = QtWidgets.QSpinBox()
+        self.count.setRange(1, 16)
+        self.count.setValue(6)
+        self.count.setPrefix("first ")
+        self.count.setToolTip("How many held-out test images (or bundled encodings) to edit")
+        self.count.valueChanged.connect(self._count_changed)
+        top.addWidget(self.count)
+        self.open_button = QtWidgets.QPushButton("Open images…")
+        self.open_button.setToolTip("Edit your own image files: centre square, resized as the model's data was")
+        self.open_button.clicked.connect(self.open_files_dialog)
+        top.addWidget(self.open_button)
+        top.addStretch(1)
+        self.save_button = QtWidgets.QPushButton("Save PNG…")
+        self.save_button.clicked.connect(self.save_dialog)
+        top.addWidget(self.save_button)
+        self.folder_row = FX.DataFolderRow()
+        self.folder_row.choose.connect(self.choose_data_folder)
+        self.message = self.folder_row.message
+
+        # the controls: presets and attribute rows, or a target class
+        self.controls = QtWidgets.QWidget()
+        self.controls.setFixedWidth(400)
+        controls = QtWidgets.QVBoxLayout(self.controls)
+        controls.setContentsMargins(0, 0, 0, 0)
+        preset_row = QtWidgets.QHBoxLayout()
+        self.preset_label = QtWidgets.QLabel("Preset:")
+        preset_row.addWidget(self.preset_label)
+        self.preset_combo = QtWidgets.QComboBox()
+        self.preset_combo.activated.connect(lambda index: self.apply_preset(self.preset_combo.itemData(index)))
+        preset_row.addWidget(self.preset_combo, 1)
+        self.reset_button = QtWidgets.QPushButton("Keep all")
+        self.reset_button.setToolTip("Every attribute back to each face's own value")
+        self.reset_button.clicked.connect(self.reset)
+        preset_row.addWidget(self.reset_button)
+        controls.addLayout(preset_row)
+        self.class_box = QtWidgets.QWidget()
+        class_form = QtWidgets.QFormLayout(self.class_box)
+        class_form.setContentsMargins(0, 0, 0, 0)
+        self.target_combo = QtWidgets.QComboBox()
+        self.target_combo.currentIndexChanged.connect(self.schedule)
+        self.target_label = QtWidgets.QLabel("Target class:")
+        class_form.addRow(self.target_label, self.target_combo)
+        self.class_strength = StrengthSlider(1.0)
+        self.class_strength.setToolTip("0: each face's own label; 1: the target's one-hot; in between a mixture, "
+                                       "beyond 1 past the target")
+        self.class_strength.changed.connect(self.schedule)
+        class_form.addRow("Strength:", self.class_strength)
+        controls.addWidget(self.class_box)
+        self.attribute_box = QtWidgets.QWidget()
+        self.attribute_layout = QtWidgets.QVBoxLayout(self.attribute_box)
+        self.attribute_layout.setContentsMargins(0, 0, 4, 0)
+        self.attribute_layout.setSpacing(1)
+        self.attribute_scroll = QtWidgets.QScrollArea()
+        self.attribute_scroll.setWidget(self.attribute_box)
+        self.attribute_scroll.setWidgetResizable(True)
+        controls.addWidget(self.attribute_scroll, 1)
+        self.class_stretch = QtWidgets.QWidget()
+        controls.addWidget(self.class_stretch, 1)
+
+        # the faces
+        self.results = QtWidgets.QWidget()
+        self.results_layout = QtWidgets.QGridLayout(self.results)
+        self.results_layout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
+        self.results_layout.setHorizontalSpacing(16)
+        self.results_scroll = QtWidgets.QScrollArea()
+        self.results_scroll.setWidget(self.results)
+        self.results_scroll.setWidgetResizable(True)
+        self.caption = QtWidgets.QLabel("")
+        self.caption.setStyleSheet("color: #666")
+        self.caption.setWordWrap(True)
+
+        right = QtWidgets.QVBoxLayout()
+        right.addWidget(self.results_scroll, 1)
+        right.addWidget(self.caption)
+        middle = QtWidgets.QHBoxLayout()
+        middle.addWidget(self.controls)
+        middle.addLayout(right, 1)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.folder_row)
+        layout.addLayout(middle, 1)
+
+    def _clear_rows(self) -> None:
+        while self.attribute_layout.count():
+            item = self.attribute_layout.takeAt(0)
+            widget = item.widget()
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)
+                widget.deleteLater()
+        self.rows = {}
+
+    def _build_attribute_rows(self, names: list[str]) -> None:
+        self._clear_rows()
+        for title, members in FX.group_attributes(names):
+            heading = QtWidgets.QLabel(f"<b>{title}</b>")
+            heading.setContentsMargins(0, 6, 0, 0)
+            self.attribute_layout.addWidget(heading)
+            for name in members:
+                row = AttributeRow(name)
+                row.changed.connect(self.schedule)
+                self.rows[name] = row
+                self.attribute_layout.addWidget(row)
+        self.attribute_layout.addStretch(1)
+
+    # ----- data folder -----
+    @property
+    def data_dir(self) -> Path | None:
+        return FX.resolve_data_dir(self.chosen_dir, self.settings)
+
+    def set_data_dir(self, path: str | os.PathLike | None) -> None:
+        """Use this folder (and remember it for the other panels); reloads the test images."""
+        self.chosen_dir = Path(path) if path else None
+        if path:
+            self.settings.setValue(FX.DATA_DIR_KEY, str(path))
+        if self.entry is not None:
+            self._start_loading()
+
+    def choose_data_folder(self) -> None:
+        folder = FX.choose_folder(self, self.data_dir)
+        if folder:
+            self.set_data_dir(folder)
+
+    def show_message(self, text: str) -> None:
+        self.folder_row.set_message(FX.one_line(text) if text else "")
+
+    def set_judge(self, judge) -> None:
+        """A callable images → (N, A) probabilities (with `label_names` when its columns are not the model's), or
+        None; its readings appear under the faces."""
+        self.judge = judge
+        if self.entry is not None and self.z is not None:
+            self._judge_reconstructions()
+            self.apply_edit()
+
+    # ----- model -----
+    def set_entry(self, entry) -> None:
+        self.timer.stop()
+        self.entry = entry
+        self.model = None if entry is None else entry.checkpoint.model
+        self.faces, self.source = [], ""
+        self.z = self.labels = self.originals = self.reconstructions = self.edited = self.edited_labels = None
+        self.readings = None
+        self.test_faces, self.test_labels, self.bundled, self.opened = [], None, [], []
+        self._load_key = None
+        self._show_tiles()
+        self.caption.setText("")
+        self.show_message("")
+        self.setEnabled(entry is not None)
+        if entry is None:
+            self._clear_rows()
+            self.folder_row.set_folder(self.data_dir)
+            return
+        caps = entry.checkpoint.capabilities
+        names = list(entry.checkpoint.label_names or [])
+        self._building = True
+        attributes = caps.takes_attributes
+        if attributes:
+            self._build_attribute_rows(names or [str(i) for i in range(caps.label_count)])
+        else:
+            self._clear_rows()
+        self.attribute_scroll.setVisible(attributes)
+        self.class_stretch.setVisible(not attributes)
+        self.class_box.setVisible(caps.takes_class)
+        self.target_label.setText(f"Target {label_word(entry)}:")
+        self.target_combo.clear()
+        if caps.takes_class:
+            self.target_combo.addItem(f"each face's own {label_word(entry)}", None)
+            for index in range(caps.label_count):
+                self.target_combo.addItem(names[index] if index < len(names) else str(index), index)
+        self.class_strength.set_value(1.0)
+        self.preset_combo.clear()
+        presets = FX.presets_for(names) if attributes else []
+        self.preset_combo.addItem("—" if presets else "(none for these attributes)", None)
+        for title, _ in presets:
+            self.preset_combo.addItem(title, title)
+        for widget in (self.preset_label, self.preset_combo, self.reset_button):
+            widget.setVisible(attributes)
+        self._building = False
+        self.bundled, problem = FX.bundled_faces(entry)
+        if problem:
+            self.show_message(problem)
+        self._update_sources()
+        if self.bundled:
+            self.use_bundled()
+        self._start_loading()
+
+    def _update_sources(self) -> None:
+        self.source_combo.blockSignals(True)
+        self.source_combo.clear()
+        if self.test_faces:
+            self.source_combo.addItem("held-out test images", "test")
+        if self.bundled:
+            self.source_combo.addItem("bundled encodings", "bundled")
+        if self.opened:
+            self.source_combo.addItem(f"opened files ({len(self.opened)})", "file")
+        if not self.source_combo.count():
+            self.source_combo.addItem("(none yet)", None)
+        index = self.source_combo.findData(self.source)
+        self.source_combo.setCurrentIndex(max(0, index))
+        self.source_combo.blockSignals(False)
+        self.count.setEnabled(self.source in ("test", "bundled"))
+
+    def _source_picked(self, index: int) -> None:
+        source = self.source_combo.itemData(index)
+        if source == "test":
+            self.use_test_images()
+        elif source == "bundled":
+            self.use_bundled()
+        elif source == "file" and self.opened:
+            self.set_faces(self.opened, "file")
+
+    def _count_changed(self) -> None:
+        if self.source == "test":
+            self.use_test_images()
+        elif self.source == "bundled":
+            self.use_bundled()
+
+    def _start_loading(self) -> None:
+        name, folder = FX.dataset_name(self.entry), self.data_dir
+        if folder is None or not name:
+            self._load_key = None
+            self.folder_row.set_folder(folder)
+            if not self.bundled:
+                self.show_message("No data folder: choose one to edit held-out test images, or open image files."
+                                  if folder is None else "The checkpoint does not say which data set it was "
+                                  "trained on, so there are no test images; open image files instead.")
+            return
+        self.folder_row.set_folder(folder, "loading test images …")
+        self._load_key = self.loader.request(name, folder, self.entry.checkpoint.capabilities.image_shape[1])
+
+    def _test_set_loaded(self, key, data) -> None:
+        if key != self._load_key or self.entry is None:
+            return
+        self.folder_row.set_folder(self.data_dir, f"{min(len(data), FX.BROWSE_COUNT)} test images")
+        problem = FX.check_test_set(data, self.entry)
+        if problem:
+            self.show_message(problem)
+            return
+        self.show_message("")
+        self.test_faces = FX.held_out_faces(data, self.entry, self.count.maximum())
+        self.test_labels = data.labels if self.entry.checkpoint.capabilities.takes_attributes else None
+        if self.source in ("", "bundled"):  # the user has not opened files: real faces replace the stand-ins
+            self.use_test_images()
+        else:
+            self._update_sources()
+
+    def _test_set_failed(self, key, message: str) -> None:
+        if key != self._load_key or self.entry is None:
+            return
+        self.folder_row.set_folder(self.data_dir, "no test images")
+        self.show_message(message)
+
+    # ----- faces -----
+    def use_test_images(self, count: int | None = None) -> bool:
+        """Edit the first `count` (default: the count box) held-out test images; False if none are loaded."""
+        if not self.test_faces:
+            return False
+        self._set_count(count)
+        self.set_faces(self.test_faces[:self.count.value()], "test")
+        return True
+
+    def use_bundled(self, count: int | None = None) -> bool:
+        if not self.bundled:
+            return False
+        self._set_count(count)
+        self.set_faces(self.bundled[:self.count.value()], "bundled")
+        return True
+
+    def _set_count(self, count: int | None) -> None:
+        if count is not None:
+            self.count.blockSignals(True)
+            self.count.setValue(count)
+            self.count.blockSignals(False)
+
+    def open_files(self, paths) -> int:
+        """Edit these image files (labels: the best-reconstructing class, or the attributes as sampled); returns how
+        many could be read; the first problem is shown in the panel."""
+        labels_like = self.test_labels
+        if labels_like is None and self.bundled and self.bundled[0].label is not None:
+            labels_like = torch.stack([f.label for f in self.bundled])
+        faces, errors = FX.file_faces(self.entry, list(paths), labels_like)
+        self.show_message(errors[0] + (f" (and {len(errors) - 1} more files)" if len(errors) > 1 else "")
+                          if errors else "")
+        if faces:
+            self.opened = faces[:self.count.maximum()]
+            self.set_faces(self.opened, "file")
+        return len(faces)
+
+    def open_files_dialog(self) -> None:
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open images to edit", "", FX.IMAGE_FILTER)
+        if paths:
+            self.open_files(paths)
+
+    def set_faces(self, faces: list[FX.Face], source: str) -> None:
+        """Encode the faces under their own labels (one batch), decode the reconstructions, then the edit."""
+        self.faces, self.source = list(faces), source
+        model = self.model
+        labels = None
+        if model.conditional:
+            labels = torch.stack([f.label for f in faces])
+        if all(f.image is not None for f in faces):
+            self.originals = torch.stack([f.image for f in faces])
+            self.z = L.encode_means(model, self.originals, labels)
+        else:
+            self.originals = None
+            self.z = torch.stack([FX.encode_face(model, f) for f in faces])
+        self.labels = labels
+        self.reconstructions = L.decode(model, self.z, labels)
+        self._update_sources()
+        self._show_tiles()
+        self._judge_reconstructions()
+        self.apply_edit()
+
+    # ----- edits -----
+    def attribute_state(self, name: str) -> tuple[str, float]:
+        row = self.rows[name]
+        return row.state, row.strength.value()
+
+    def set_attribute(self, name: str, state: str, strength: float | None = None) -> None:
+        """keep / on / off for one attribute (and the strength "on" gives it); decoded after the debounce."""
+        if name not in self.rows:
+            raise KeyError(f"the model has no attribute {name!r}")
+        self.rows[name].set_state(state, strength)
+
+    def set_target_class(self, index: int | None, strength: float | None = None) -> None:
+        """Decode every face as class `index` (None: its own), mixed with its own label by `strength`."""
+        if strength is not None:
+            self.class_strength.set_value(strength)
+        self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(index)))
+
+    def apply_preset(self, title: str | None) -> None:
+        """One of faces.PRESETS: its attributes set, every other attribute kept."""
+        if not title:
+            return
+        values = dict(FX.PRESETS)[title]
+        self._building = True
+        try:
+            for name, row in self.rows.items():
+                if name in values:
+                    row.set_state(ON if values[name] > 0 else OFF, values[name] if values[name] > 0 else None)
+                else:
+                    row.set_state(KEEP)
+        finally:
+            self._building = False
+        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(title)))
+        self.schedule()
+
+    def reset(self) -> None:
+        self._building = True
+        try:
+            for row in self.rows.values():
+                row.set_state(KEEP, 1.0)
+            self.target_combo.setCurrentIndex(0)
+            self.class_strength.set_value(1.0)
+        finally:
+            self._building = False
+        self.preset_combo.setCurrentIndex(0)
+        self.schedule()
+
+    def changed_attributes(self) -> list[str]:
+        return [name for name, row in self.rows.items() if row.state != KEEP]
+
+    def edit_labels(self, labels: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The faces' own labels (K, label_dim) with the edits applied (the same tensor's values where nothing is
+        changed)."""
+        labels = self.labels if labels is None else labels
+        if labels is None:
+            return None
+        edited = labels.clone()
+        caps = self.entry.checkpoint.capabilities
+        if caps.takes_attributes:
+            names = list(self.rows)
+            for column, name in enumerate(self.entry.checkpoint.label_names or names):
+                row = self.rows.get(name)
+                if row is None or row.state == KEEP:
+                    continue
+                edited[:, column] = row.strength.value() if row.state == ON else 0.0
+        elif caps.takes_class:
+            target = self.target_combo.currentData()
+            if target is not None:
+                one_hot = torch.zeros_like(edited)
+                one_hot[:, int(target)] = 1.0
+                edited = edited + self.class_strength.value() * (one_hot - edited)
+        return edited
+
+    def schedule(self) -> None:
+        if self.entry is not None and not self._building:
+            self.timer.start()
+
+    def flush(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+            self.apply_edit()
+
+    def apply_edit(self) -> torch.Tensor | None:
+        """Decode every face under the edited labels in one batch; returns the (K, C, H, W) edits."""
+        self.timer.stop()
+        if self.model is None or self.z is None:
+            return None
+        self.edited_labels = self.edit_labels()
+        self.edited = L.decode(self.model, self.z, self.edited_labels)
+        self.decodes += 1
+        edited_readings = self._judge(self.edited)
+        if self.readings is not None and edited_readings is not None:
+            self.readings = (self.readings[0], edited_readings)
+        for tile, image in zip(self.tiles, self.edited):
+            tile.views[-1].set_image(image)
+        self._caption_tiles()
+        changed = self.changed_attributes()
+        what = {"test": "held-out test images", "file": "opened files", "bundled": "bundled encodings"}[self.source]
+        if self.entry.checkpoint.capabilities.takes_class:
+            target = self.target_combo.currentData()
+            edit = ("no edit (each face's own label)" if target is None else
+                    f"{label_word(self.entry)} {self.target_combo.currentText()} at strength "
+                    f"{self.class_strength.value():.2f}")
+        else:
+            edit = ", ".join(f"{FX.pretty(n)} {self.rows[n].state}"
+                             + (f" ×{self.rows[n].strength.value():.2f}" if self.rows[n].state == ON else "")
+                             for n in changed) or "no edit (every attribute kept)"
+        self.caption.setText(f"{len(self.faces)} {what}; {edit}")
+        return self.edited
+
+    # ----- the judge -----
+    def _judge(self, images: torch.Tensor) -> torch.Tensor | None:
+        if self.judge is None:
+            return None
+        try:
+            with torch.no_grad():
+                out = torch.as_tensor(self.judge(images)).float().cpu()
+        except Exception as exc:  # noqa: BLE001 (a judge that fails costs its readings, nothing else)
+            self.show_message(f"The face judge failed: {type(exc).__name__}: {exc}")
+            return None
+        return out.reshape(len(images), -1)
+
+    def _judge_reconstructions(self) -> None:
+        before = self._judge(self.reconstructions) if self.reconstructions is not None else None
+        self.readings = None if before is None else (before, before)
+
+    def _judge_column(self, name: str, index: int) -> int | None:
+        names = getattr(self.judge, "label_names", None)
+        if names:
+            return list(names).index(name) if name in names else None
+        return index
+
+    def reading_text(self, face: int) -> str:
+        """The judge's probability of each edited attribute (or the target class), reconstruction → edited."""
+        if self.readings is None:
+            return ""
+        before, after = self.readings
+        names = list(self.entry.checkpoint.label_names or [])
+        caps = self.entry.checkpoint.capabilities
+        if caps.takes_class:
+            target = self.target_combo.currentData()
+            wanted = [(names[target] if target < len(names) else str(target), target)] if target is not None else []
+        else:
+            wanted = [(n, names.index(n)) for n in self.changed_attributes() if n in names]
+        parts = []
+        for name, index in wanted[:3]:
+            column = self._judge_column(name, index)
+            if column is None or column >= after.shape[1]:
+                continue
+            parts.append(f"{FX.pretty(name)} {before[face, column]:.2f}→{after[face, column]:.2f}")
+        return ("judge: " + ", ".join(parts)) if parts else ""
+
+    # ----- display -----
+    def _show_tiles(self) -> None:
+        for tile in self.tiles:
+            self.results_layout.removeWidget(tile)
+            tile.hide()
+            tile.setParent(None)
+            tile.deleteLater()
+        self.tiles = []
+        while self.results_layout.count():
+            widget = self.results_layout.takeAt(0).widget()
+            if widget is not None:
+                widget.hide()
+                widget.setParent(None)
+                widget.deleteLater()
+        if not self.faces:
+            hint = QtWidgets.QLabel(PLACEHOLDER)
+            hint.setStyleSheet("color: #777")
+            self.results_layout.addWidget(hint, 0, 0)
+            return
+        columns = 3 if self.originals is not None else 2
+        heads = (["Original", "Reconstruction", "Edited"] if columns == 3 else ["Decoded encoding", "Edited"])
+        for c in range(min(FACES_PER_ROW, len(self.faces))):
+            header = QtWidgets.QLabel("".join(f"<td width={THUMBNAIL + 3} align=center><b>{h}</b></td>"
+                                              for h in heads).join(("<table><tr>", "</tr></table>")))
+            self.results_layout.addWidget(header, 0, c)
+        for i, face in enumerate(self.faces):
+            tile = FaceTile(columns)
+            pictures = ([self.originals[i]] if self.originals is not None else []) + [self.reconstructions[i]]
+            for view, picture in zip(tile.views, pictures):
+                view.set_image(picture)
+            tile.setToolTip(f"{face.description}\n{FX.describe_label(self.entry, face.label)}".strip())
+            self.tiles.append(tile)
+            self.results_layout.addWidget(tile, 1 + i // FACES_PER_ROW, i % FACES_PER_ROW)
+        last = 1 + (len(self.faces) - 1) // FACES_PER_ROW
+        for row in range(last + 2):  # the rows keep their height; the space left stays below them
+            self.results_layout.setRowStretch(row, 1 if row == last + 1 else 0)
+
+    def _caption_tiles(self) -> None:
+        for i, (tile, face) in enumerate(zip(self.tiles, self.faces)):
+            reading = self.reading_text(i)
+            tile.caption.setText(face.description + (f" · {reading}" if reading else ""))
+
+    def mosaic(self) -> torch.Tensor | None:
+        """Every face's pictures in a row (original, reconstruction, edited), one row per face."""
+        self.flush()
+        if self.edited is None:
+            return None
+        parts = ([self.originals] if self.originals is not None else []) + [self.reconstructions, self.edited]
+        images = torch.stack(parts, 1).flatten(0, 1)
+        return L.tile(images, len(parts), padding=2, pad_value=1.0)
+
+    def export_png(self, path: str | os.PathLike, scale: int = 1) -> Path:
+        grid = self.mosaic()
+        if grid is None:
+            raise OSError("there are no edited faces to save yet")
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        save_png(grid, path, scale)
+        return path
+
+    def save_dialog(self) -> None:
+        name = f"{self.entry.name if self.entry else 'faces'}-edit.png"
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save the faces as PNG", name, "PNG images (*.png)")
+        if path:
+            height = self.edited.shape[-2] if self.edited is not None else 128
+            try:
+                saved = self.export_png(path, max(1, 128 // height))
+            except OSError as exc:
+                QtWidgets.QMessageBox.critical(self, "Cannot save", str(exc))
+            else:
+                self.caption.setText(f"Saved {saved}")

@@ -1,0 +1,270 @@
+"""The Edit panel: held-out faces of both CelebA layouts encoded under their own labels and decoded under edited ones;
+unchanged labels give the plain reconstruction exactly; the strength moves the output monotonically; one batched
+decode per change; presets only where the attribute names exist; class targets; bundled encodings without data; a
+judge's readings; bad attribute files reported in the panel; the test set loaded off the GUI thread."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from PIL import Image
+from PySide6 import QtCore
+
+from cvae import data as cvae_data
+from cvae import latent as L
+from explorer.model_list import open_entry
+from explorer.panels.edit import KEEP, OFF, ON, EditPanel
+from tests.formats import make_mnist
+from tests.test_explorer_interpolate import (LAYOUTS, bad_attribute_file, face_checkpoint, face_folder, held_out,
+                                             ini_settings, record_dialogs, wait_for_test_set)
+
+CELEBA_NAMES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
+                "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair "
+                "Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face "
+                "Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair "
+                "Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young").split()
+
+
+@pytest.fixture(autouse=True)
+def quiet_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("CVAE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def make_panel(qtbot, tmp_path, data_dir=None, judge=None) -> EditPanel:
+    panel = EditPanel(settings=ini_settings(tmp_path, data_dir), judge=judge)
+    qtbot.addWidget(panel)
+    return panel
+
+
+def loaded_panel(qtbot, tmp_path, layout="celeba-hq", names=None, judge=None):
+    root = face_folder(tmp_path / "data", layout)
+    entry = open_entry(face_checkpoint(tmp_path / "face.pt", **({"names": names} if names else {})))
+    panel = make_panel(qtbot, tmp_path, root, judge)
+    panel.set_entry(entry)
+    wait_for_test_set(qtbot, panel)
+    return panel, entry, root
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_unchanged_labels_give_the_reconstruction_exactly(layout, qtbot, tmp_path):
+    panel, entry, root = loaded_panel(qtbot, tmp_path, layout)
+    assert panel.message.text() == "" and panel.source == "test"
+    data = held_out(root)
+    k = min(panel.count.value(), len(data))
+    assert len(panel.faces) == k >= 2
+    model = entry.checkpoint.model
+    images, labels = data.images[:k].float() / 255, data.labels[:k].float()
+    reconstruction = L.decode(model, L.encode_means(model, images, labels), labels)
+    assert torch.equal(panel.originals, images)
+    assert torch.equal(panel.reconstructions, reconstruction)
+    assert torch.equal(panel.edited, reconstruction)
+    panel.set_attribute("Attr_3", ON, 2.0)  # edit, then back: the reconstruction again
+    panel.flush()
+    assert not torch.equal(panel.edited, reconstruction)
+    panel.set_attribute("Attr_3", KEEP)
+    panel.flush()
+    assert torch.equal(panel.edited, reconstruction)
+    assert len(panel.tiles) == k and len(panel.tiles[0].views) == 3
+
+
+def test_strength_moves_the_output_monotonically(qtbot, tmp_path):
+    panel, _, _ = loaded_panel(qtbot, tmp_path)
+    outputs = {}
+    for strength in (0.0, 1.0, 2.0):
+        panel.set_attribute("Attr_7", ON, strength)
+        panel.flush()
+        assert torch.all(panel.edited_labels[:, 7] == strength)
+        outputs[strength] = panel.edited.clone()
+    distance = {s: (outputs[s] - outputs[0.0]).norm().item() for s in outputs}
+    assert distance[0.0] == 0 < distance[1.0] < distance[2.0]
+    panel.set_attribute("Attr_7", OFF)  # off is the value 0
+    panel.flush()
+    assert torch.equal(panel.edited, outputs[0.0])
+    assert panel.attribute_state("Attr_7") == (OFF, 2.0)
+    assert not panel.rows["Attr_7"].strength.isEnabled()
+
+
+def test_one_batched_decode_per_change(qtbot, tmp_path, monkeypatch):
+    panel, entry, _ = loaded_panel(qtbot, tmp_path)
+    model = entry.checkpoint.model
+    calls = []
+    real = model.decode
+    monkeypatch.setattr(model, "decode", lambda z, labels=None: calls.append(len(z)) or real(z, labels))
+    before = panel.decodes
+    panel.set_attribute("Attr_1", ON)
+    panel.set_attribute("Attr_2", OFF)
+    for value in (20, 60, 120, 150):  # a slider dragged
+        panel.rows["Attr_1"].strength.slider.setValue(value)
+    qtbot.waitUntil(lambda: panel.decodes > before, timeout=2000)
+    qtbot.wait(80)
+    assert panel.decodes == before + 1 and calls == [len(panel.faces)]
+    assert torch.all(panel.edited_labels[:, 1] == 1.5) and torch.all(panel.edited_labels[:, 2] == 0)
+
+
+def test_presets_need_their_attribute_names(qtbot, tmp_path):
+    panel, _, _ = loaded_panel(qtbot, tmp_path)  # attributes called Attr_0 …: no presets
+    assert panel.preset_combo.count() == 1 and panel.preset_combo.itemData(0) is None
+
+    names = CELEBA_NAMES
+    root = face_folder(tmp_path / "celeba-names", "celeba-hq")
+    annotations = root / "celebahq64" / "CelebAMask-HQ-attribute-anno.txt"
+    lines = annotations.read_text().splitlines()
+    annotations.write_text("\n".join([lines[0], " ".join(names), *lines[2:]]) + "\n")
+    panel = make_panel(qtbot, tmp_path, root)
+    panel.set_entry(open_entry(face_checkpoint(tmp_path / "celeba.pt", names=names)))
+    wait_for_test_set(qtbot, panel)
+    assert [panel.preset_combo.itemData(i) for i in range(1, panel.preset_combo.count())] == [
+        "all smiling", "wearing eyeglasses", "men with moustache"]
+    panel.apply_preset("men with moustache")
+    panel.flush()
+    labels = panel.edited_labels
+    assert torch.all(labels[:, names.index("Male")] == 1) and torch.all(labels[:, names.index("Mustache")] == 1)
+    assert torch.all(labels[:, names.index("No_Beard")] == 0)
+    assert sorted(panel.changed_attributes()) == ["Male", "Mustache", "No_Beard"]
+    kept = [i for i, n in enumerate(names) if n not in ("Male", "Mustache", "No_Beard")]
+    assert torch.equal(labels[:, kept], panel.labels[:, kept])
+    panel.apply_preset("all smiling")  # a preset replaces the previous one
+    panel.flush()
+    assert panel.changed_attributes() == ["Smiling"]
+    panel.reset()
+    panel.flush()
+    assert torch.equal(panel.edited, panel.reconstructions)
+
+
+def test_class_models_get_a_target_class(qtbot, tmp_path, tiny_checkpoints):
+    root = tmp_path / "data"
+    make_mnist(root, train=20, test=20)
+    entry = open_entry(tiny_checkpoints["cvae"])
+    panel = make_panel(qtbot, tmp_path, root)
+    panel.set_entry(entry)
+    wait_for_test_set(qtbot, panel)
+    assert panel.class_box.isVisibleTo(panel) and not panel.attribute_scroll.isVisibleTo(panel)
+    assert torch.equal(panel.edited, panel.reconstructions)
+    panel.set_target_class(3, 1.0)
+    panel.flush()
+    assert torch.all(panel.edited_labels.argmax(1) == 3) and torch.all(panel.edited_labels.sum(1) == 1)
+    expected = L.decode(entry.checkpoint.model, panel.z, panel.edited_labels)
+    assert torch.equal(panel.edited, expected)
+    panel.set_target_class(3, 0.0)  # strength 0: each digit's own label
+    panel.flush()
+    assert torch.equal(panel.edited, panel.reconstructions)
+
+
+def test_bundled_encodings_stand_in_without_data(qtbot, tmp_path):
+    means = torch.randn(7, 8, generator=torch.Generator().manual_seed(5))
+    labels = (torch.rand(7, 40, generator=torch.Generator().manual_seed(6)) > 0.5).float()
+    entry = open_entry(face_checkpoint(tmp_path / "face.pt", derived={"sample_means": means,
+                                                                       "sample_labels": labels}))
+    panel = make_panel(qtbot, tmp_path)  # no data folder anywhere
+    panel.set_entry(entry)
+    panel.flush()
+    k = panel.count.value()
+    assert panel.source == "bundled" and panel.originals is None and len(panel.faces) == k
+    assert torch.equal(panel.z, means[:k])
+    assert torch.equal(panel.reconstructions, L.decode(entry.checkpoint.model, means[:k], labels[:k]))
+    assert len(panel.tiles[0].views) == 2  # decoded encoding | edited
+    panel.set_attribute("Attr_0", ON)
+    panel.flush()
+    assert torch.all(panel.edited_labels[:, 0] == 1)
+    panel.count.setValue(7)
+    assert len(panel.faces) == 7
+    png = panel.export_png(tmp_path / "faces")
+    with Image.open(png) as image:
+        assert image.size == (2 * 18 + 2, 7 * 18 + 2)
+
+
+def test_a_judge_reads_the_edited_attribute(qtbot, tmp_path):
+    seen = []
+
+    def judge(images):  # "Attr_5" is the mean brightness; the other columns a constant
+        seen.append(len(images))
+        out = torch.full((len(images), 40), 0.5)
+        out[:, 5] = images.mean((1, 2, 3))
+        return out
+
+    panel, entry, _ = loaded_panel(qtbot, tmp_path, judge=judge)
+    assert panel.tiles[0].caption.text() == "test image 1"  # nothing edited: nothing to read
+    panel.set_attribute("Attr_5", ON, 2.0)
+    panel.flush()
+    before = panel.reconstructions[0].mean().item()
+    after = panel.edited[0].mean().item()
+    assert f"Attr 5 {before:.2f}→{after:.2f}" in panel.tiles[0].caption.text()
+    assert seen and all(n == len(panel.faces) for n in seen)
+
+    broken = make_panel(qtbot, tmp_path, tmp_path / "data", judge=lambda images: 1 / 0)
+    broken.set_entry(entry)
+    wait_for_test_set(qtbot, broken)
+    assert "judge failed" in broken.message.text() and broken.edited is not None
+
+
+@pytest.mark.parametrize("problem", ["short row", "value", "names"])
+def test_a_bad_attribute_file_is_one_line_in_the_panel(problem, qtbot, tmp_path, monkeypatch):
+    shown = record_dialogs(monkeypatch)
+    if problem == "names":
+        root = face_folder(tmp_path / "data", "celeba")
+        path = face_checkpoint(tmp_path / "face.pt", names=[f"Other_{i}" for i in range(40)])
+        expected = "Other_0"
+    else:
+        root = bad_attribute_file(tmp_path / "data", problem)
+        path = face_checkpoint(tmp_path / "face.pt")
+        expected = "fields" if problem == "short row" else "expected 1 or -1"
+    panel = make_panel(qtbot, tmp_path, root)
+    panel.set_entry(open_entry(path))
+    wait_for_test_set(qtbot, panel)
+    text = panel.message.text()
+    assert expected in text and "\n" not in text and not panel.message.isHidden()
+    assert panel.faces == [] and shown == []
+
+
+def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
+    root = face_folder(tmp_path / "data", "celeba")
+    real = cvae_data.load_dataset
+
+    def slow(*args, **kwargs):
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cvae_data, "load_dataset", slow)
+    ticks = []
+    timer = QtCore.QTimer()
+    timer.setInterval(0)
+    timer.timeout.connect(lambda: ticks.append(1))
+    panel = make_panel(qtbot, tmp_path, root)
+    started = time.perf_counter()
+    panel.set_entry(open_entry(face_checkpoint(tmp_path / "face.pt")))
+    assert time.perf_counter() - started < 0.4
+    timer.start()
+    wait_for_test_set(qtbot, panel)
+    timer.stop()
+    assert panel.source == "test" and len(ticks) >= 10
+
+
+def test_opened_files_are_edited(qtbot, tmp_path):
+    panel, _, root = loaded_panel(qtbot, tmp_path)
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"face{i}.jpg")
+        Image.fromarray((torch.rand(40, 30, 3) * 255).byte().numpy()).save(files[-1])
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    assert panel.open_files([*files, tmp_path / "broken.jpg"]) == 3
+    assert "broken.jpg" in panel.message.text()
+    assert panel.source == "file" and len(panel.faces) == 3
+    as_sampled = (held_out(root).labels.float().mean(0) > 0.5).float()
+    assert all(torch.equal(label, as_sampled) for label in panel.labels)
+    assert torch.equal(panel.edited, panel.reconstructions)
+    assert panel.source_combo.findData("file") >= 0
+    panel.source_combo.activated.emit(panel.source_combo.findData("test"))  # back to the test images …
+    assert panel.source == "test" and len(panel.faces) == 4
+    panel.source_combo.activated.emit(panel.source_combo.findData("file"))  # … and to the files again
+    assert panel.source == "file" and panel.faces[0].description.startswith("face0.jpg")
+
+
+def test_which_models_it_applies_to(tiny_checkpoints, tmp_path):
+    assert EditPanel.unavailable_reason(open_entry(tiny_checkpoints["cvae"])) is None
+    assert EditPanel.unavailable_reason(open_entry(face_checkpoint(tmp_path / "f.pt"))) is None
+    for family in ("vae", "ae"):
+        assert "nothing to edit" in EditPanel.unavailable_reason(open_entry(tiny_checkpoints[family]))
+    assert "classifier" in EditPanel.unavailable_reason(open_entry(tiny_checkpoints["classifier"]))
