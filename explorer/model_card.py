@@ -19,6 +19,10 @@ METRICS = (
     ("judge_accuracy", "Judge's test accuracy", "percent"),
     ("test_accuracy", "Test accuracy", "percent"),
     ("fid", "FID", "number"),
+    ("fid_samples", "&nbsp;&nbsp;generated images", "count"),
+    ("judge_fd", "Judge Fréchet distance", "number"),
+    ("judge_fd_samples", "&nbsp;&nbsp;generated images", "count"),
+    ("judge_fd_reference_images", "&nbsp;&nbsp;test images", "count"),
     ("test_images", "Test images", "count"),
 )
 HIDDEN_PREFIXES = ("train_", "epochs")
