@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     # Qt first, for something on screen at once; then torch (seconds) behind a splash that says so
     from PySide6 import QtWidgets
 
+    from explorer.pyside_hooks import disable_feature_source_check
+    disable_feature_source_check()  # before torch: PySide6 would read the source of every module imported next
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["cvae-explorer"])
     app.setApplicationName("cVAE Explorer")
     splash = None if args.screenshot is not None else _splash(app)

@@ -15,7 +15,10 @@ from typing import Callable
 
 from PySide6 import QtCore
 
+from explorer.pyside_hooks import disable_feature_source_check
 from trainer.jobs import FAILED, JobCallback, JobResult
+
+disable_feature_source_check()  # jobs import modules (torch._dynamo, ...) on first use: no source reading for them
 
 PROGRESS_INTERVAL = 0.05  # seconds between two progress signals of one job (~20 a second)
 
