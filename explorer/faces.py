@@ -318,7 +318,7 @@ class HeldOutLoader(QtCore.QObject):
         """Start loading (unless done or under way); returns the key the answer will carry."""
         key = self.key_for(name, folder, image_size, limit)
         if key in self._done:
-            QtCore.QTimer.singleShot(0, lambda: self.loaded.emit(key, self._done.get(key)))
+            QtCore.QTimer.singleShot(0, self, lambda: self.loaded.emit(key, self._done.get(key)))  # as if loaded
         elif key not in self.pending:
             self.pending.add(key)
             self.pool.start(_LoadTask(self._relay, key, *key))

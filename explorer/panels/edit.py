@@ -26,12 +26,16 @@ KEEP, ON, OFF = "keep", "on", "off"
 STRENGTH_RANGE = (-1.0, 2.0)
 SLIDER_STEPS = 100  # slider ticks per unit of strength
 THUMBNAIL = 88
-FACES_PER_ROW = 2
+MAX_FACES_PER_ROW = 4
 TOGGLE_COLOURS = {"keep": ("#e4e4e4", "black", "#aaa"), "on": ("#2f6fd0", "white", "#1d4f9e"),
                   "off": ("#b5473a", "white", "#8a3328")}  # a checked switch: background, text, border
 TOGGLE_STYLES = {state: f"QToolButton {{ padding: 1px 2px; }} QToolButton:checked {{ background: {bg}; "
                         f"color: {fg}; border: 1px solid {border}; border-radius: 2px; }}"
                  for state, (bg, fg, border) in TOGGLE_COLOURS.items()}
+HEADER_TIPS = {"Original": "The image as the data set (or the file) gives it",
+               "Reconstruction": "Encoded and decoded under its own labels",
+               "Decoded": "The bundled encoding decoded under its own labels (the checkpoint ships no images)",
+               "Edited": "Encoded under its own labels, decoded under the edited ones"}
 PLACEHOLDER = "Choose a data folder or open image files to edit faces"
 
 
@@ -151,6 +155,21 @@ class FaceTile(QtWidgets.QWidget):
         self.caption.setFixedWidth(columns * (THUMBNAIL + 3))
         layout.addWidget(self.caption)
 
+    @staticmethod
+    def header(titles: list[str]) -> QtWidgets.QWidget:
+        """Column titles over a tile's pictures, one per picture and as wide."""
+        header = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(header)
+        row.setContentsMargins(4, 0, 4, 0)
+        row.setSpacing(3)
+        for title in titles:
+            label = QtWidgets.QLabel(title)
+            label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+            label.setToolTip(HEADER_TIPS.get(title, ""))
+            label.setFixedWidth(THUMBNAIL)
+            row.addWidget(label)
+        return header
+
 
 class EditPanel(Panel):
     key = "edit"
@@ -189,6 +208,8 @@ class EditPanel(Panel):
         self.opened: list[FX.Face] = []  # the image files opened last
         self.rows: dict[str, AttributeRow] = {}
         self.tiles: list[FaceTile] = []
+        self.headers: list[QtWidgets.QLabel] = []
+        self._per_row = 0
         self._load_key = None
         self._building = False
 
@@ -231,7 +252,7 @@ class EditPanel(Panel):
 
         # the controls: presets and attribute rows, or a target class
         self.controls = QtWidgets.QWidget()
-        self.controls.setFixedWidth(400)
+        self.controls.setFixedWidth(380)
         controls = QtWidgets.QVBoxLayout(self.controls)
         controls.setContentsMargins(0, 0, 0, 0)
         preset_row = QtWidgets.QHBoxLayout()
@@ -273,10 +294,14 @@ class EditPanel(Panel):
         self.results = QtWidgets.QWidget()
         self.results_layout = QtWidgets.QGridLayout(self.results)
         self.results_layout.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop | QtCore.Qt.AlignmentFlag.AlignLeft)
-        self.results_layout.setHorizontalSpacing(16)
+        self.results_layout.setHorizontalSpacing(12)
         self.results_scroll = QtWidgets.QScrollArea()
         self.results_scroll.setWidget(self.results)
         self.results_scroll.setWidgetResizable(True)
+        self.results_scroll.viewport().installEventFilter(self)
+        self.hint = QtWidgets.QLabel(PLACEHOLDER)
+        self.hint.setStyleSheet("color: #777")
+        self.results_layout.addWidget(self.hint, 0, 0, 1, MAX_FACES_PER_ROW)
         self.caption = QtWidgets.QLabel("")
         self.caption.setStyleSheet("color: #666")
         self.caption.setWordWrap(True)
@@ -676,29 +701,20 @@ class EditPanel(Panel):
 
     # ----- display -----
     def _show_tiles(self) -> None:
-        for tile in self.tiles:
-            self.results_layout.removeWidget(tile)
-            tile.hide()
-            tile.setParent(None)
-            tile.deleteLater()
-        self.tiles = []
-        while self.results_layout.count():
-            widget = self.results_layout.takeAt(0).widget()
-            if widget is not None:
-                widget.hide()
-                widget.setParent(None)
-                widget.deleteLater()
+        """New tiles for the current faces (their original and reconstruction), then arranged to the width."""
+        for widget in [*self.tiles, *self.headers]:
+            self.results_layout.removeWidget(widget)
+            widget.hide()
+            widget.setParent(None)
+            widget.deleteLater()
+        self.tiles, self.headers = [], []
+        self.hint.setVisible(not self.faces)
         if not self.faces:
-            hint = QtWidgets.QLabel(PLACEHOLDER)
-            hint.setStyleSheet("color: #777")
-            self.results_layout.addWidget(hint, 0, 0)
             return
         columns = 3 if self.originals is not None else 2
-        heads = (["Original", "Reconstruction", "Edited"] if columns == 3 else ["Decoded encoding", "Edited"])
-        for c in range(min(FACES_PER_ROW, len(self.faces))):
-            header = QtWidgets.QLabel("".join(f"<td width={THUMBNAIL + 3} align=center><b>{h}</b></td>"
-                                              for h in heads).join(("<table><tr>", "</tr></table>")))
-            self.results_layout.addWidget(header, 0, c)
+        heads = ["Original", "Reconstruction", "Edited"] if columns == 3 else ["Decoded", "Edited"]
+        for _ in range(min(MAX_FACES_PER_ROW, len(self.faces))):
+            self.headers.append(FaceTile.header(heads))
         for i, face in enumerate(self.faces):
             tile = FaceTile(columns)
             pictures = ([self.originals[i]] if self.originals is not None else []) + [self.reconstructions[i]]
@@ -706,10 +722,43 @@ class EditPanel(Panel):
                 view.set_image(picture)
             tile.setToolTip(f"{face.description}\n{FX.describe_label(self.entry, face.label)}".strip())
             self.tiles.append(tile)
-            self.results_layout.addWidget(tile, 1 + i // FACES_PER_ROW, i % FACES_PER_ROW)
-        last = 1 + (len(self.faces) - 1) // FACES_PER_ROW
-        for row in range(last + 2):  # the rows keep their height; the space left stays below them
+        self._per_row = 0
+        self._arrange()
+
+    def faces_per_row(self) -> int:
+        """As many faces side by side as the visible width holds (at least one)."""
+        if not self.tiles:
+            return 1
+        spacing = self.results_layout.horizontalSpacing()
+        margins = self.results_layout.contentsMargins()
+        room = self.results_scroll.viewport().width() - margins.left() - margins.right() + spacing
+        width = max(self.tiles[0].sizeHint().width(), *(h.sizeHint().width() for h in self.headers[:1]))
+        return max(1, min(MAX_FACES_PER_ROW, len(self.tiles), room // (width + spacing)))
+
+    def _arrange(self) -> None:
+        per_row = self.faces_per_row()
+        if per_row == self._per_row:
+            return
+        self._per_row = per_row
+        for widget in [*self.tiles, *self.headers]:
+            self.results_layout.removeWidget(widget)
+        corner = QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop
+        for column, header in enumerate(self.headers):
+            header.setVisible(column < per_row)
+            if column < per_row:
+                self.results_layout.addWidget(header, 0, column, corner)
+        for i, tile in enumerate(self.tiles):
+            self.results_layout.addWidget(tile, 1 + i // per_row, i % per_row, corner)
+            tile.show()
+        last = 1 + (len(self.tiles) - 1) // per_row
+        for row in range(self.results_layout.rowCount()):  # rows keep their height; the space left stays below
             self.results_layout.setRowStretch(row, 1 if row == last + 1 else 0)
+        self.results_layout.setRowStretch(last + 1, 1)
+
+    def eventFilter(self, watched: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if watched is self.results_scroll.viewport() and event.type() == QtCore.QEvent.Type.Resize:
+            self._arrange()
+        return super().eventFilter(watched, event)
 
     def _caption_tiles(self) -> None:
         for i, (tile, face) in enumerate(zip(self.tiles, self.faces)):

@@ -149,7 +149,6 @@ class InterpolatePanel(Panel):
                                            "mixtures); off: the whole path is decoded under A's label")
         controls.addWidget(self.interpolate_labels)
         controls.addStretch(1)
-        export = QtWidgets.QHBoxLayout()
         self.there_and_back = QtWidgets.QCheckBox("GIF there and back")
         self.there_and_back.setChecked(True)
         self.there_and_back.setToolTip("The GIF plays the path forwards, then backwards, and loops")
@@ -158,31 +157,19 @@ class InterpolatePanel(Panel):
         self.gif_button = QtWidgets.QPushButton("Export GIF…")
         self.gif_button.clicked.connect(self.export_gif_dialog)
 
-        self.view = ImageView("Pick two endpoints", minimum=120)
+        self.view = ImageView("Pick two endpoints", minimum=100)
         self.caption = QtWidgets.QLabel("")
         self.caption.setStyleSheet("color: #666")
         self.caption.setWordWrap(True)
 
-        left = QtWidgets.QVBoxLayout()
-        ends = QtWidgets.QHBoxLayout()
-        for box in self.boxes:
-            ends.addWidget(box, 1)
-        left.addLayout(ends)
-        left.addLayout(controls)
-        left.addWidget(self.view, 1)
-        export.addWidget(self.caption, 1)
         for widget in (self.there_and_back, self.png_button, self.gif_button):
-            export.addWidget(widget)
-        left.addLayout(export)
+            controls.addWidget(widget)
 
-        side = QtWidgets.QWidget()
-        side.setFixedWidth(262)
-        side_layout = QtWidgets.QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
         pick = QtWidgets.QHBoxLayout()
         self.browser_title = QtWidgets.QLabel("<b>Test images</b>")
-        pick.addWidget(self.browser_title, 1)
-        pick.addWidget(QtWidgets.QLabel("Click sets"))
+        pick.addWidget(self.browser_title)
+        pick.addSpacing(12)
+        pick.addWidget(QtWidgets.QLabel("A click sets endpoint"))
         self.pick_group = QtWidgets.QButtonGroup(self)
         self.pick_buttons = []
         for which, name in enumerate(ENDS):
@@ -191,20 +178,26 @@ class InterpolatePanel(Panel):
             self.pick_buttons.append(button)
             pick.addWidget(button)
         self.pick_buttons[0].setChecked(True)
-        side_layout.addLayout(pick)
+        pick.addStretch(1)
         self.browser = FX.FaceBrowser()
         self.browser.setToolTip("Click a picture to make it the endpoint chosen above (then the other one is next)")
+        self.browser.setFixedHeight(3 * (self.browser.thumbnail + 8) + 8)
         self.browser.picked.connect(self._browser_picked)
-        side_layout.addWidget(self.browser, 1)
         self.folder_row = FX.DataFolderRow()
-        self.folder_row.folder_label.setWordWrap(True)
         self.folder_row.choose.connect(self.choose_data_folder)
         self.message = self.folder_row.message
-        side_layout.addWidget(self.folder_row)
 
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.addLayout(left, 1)
-        layout.addWidget(side)
+        layout = QtWidgets.QVBoxLayout(self)
+        ends = QtWidgets.QHBoxLayout()
+        for box in self.boxes:
+            ends.addWidget(box, 1)
+        layout.addLayout(ends)
+        layout.addLayout(controls)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(pick)
+        layout.addWidget(self.browser)
+        layout.addWidget(self.folder_row)
 
         for signal in (self.steps.valueChanged, self.method.currentIndexChanged, self.interpolate_labels.toggled):
             signal.connect(self.schedule)
