@@ -108,7 +108,7 @@ class FidInception(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(2 * x - 1).flatten(1)  # pytorch-fid's normalize_input: [0, 1] → [-1, 1]
+        return self.layers(x.mul(2).sub_(1)).flatten(1)  # pytorch-fid's normalize_input: [0, 1] → [-1, 1]
 
 
 def load_inception(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> FidInception:
