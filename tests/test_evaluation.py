@@ -201,14 +201,20 @@ def test_metrics_that_cannot_apply_are_refused_with_the_reason(tmp_path, data, j
     assert set(result["skipped"]) == {"conditional-accuracy", "judge-fd", "fid"}
 
 
+def test_a_judge_checkpoint_gets_its_test_accuracy(data, judge):
+    result = quick(judge, data, None)
+    assert set(result["metrics"]) == {"test_cross_entropy", "test_accuracy", "test_images"}
+    assert 0 <= result["metrics"]["test_accuracy"] <= 1 and result["judge"] is None
+    assert load_checkpoint(judge).metrics["test_accuracy"] == result["metrics"]["test_accuracy"]
+
+
 def test_a_judge_that_is_not_a_judge_or_reads_other_images_is_refused(tmp_path, cvae, data):
     other = make_checkpoint(tmp_path / "other.pt", "vae")
     with pytest.raises(ConfigError, match="other.pt is a vae model, not a judge"):
         quick(cvae, data, other)
     face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
     with pytest.raises(ConfigError, match="reads 1×28×28 images but the model makes 3×16×16"):
-        quick(face, data, tmp_path / "other.pt" if False else make_checkpoint(tmp_path / "j.pt", "classifier"),
-              metrics="judge-fd")
+        quick(face, data, make_checkpoint(tmp_path / "j.pt", "classifier"), metrics="judge-fd")
 
 
 def test_a_face_model_without_a_judge_gets_its_loss_and_says_what_was_skipped(tmp_path):
