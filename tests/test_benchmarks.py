@@ -40,3 +40,10 @@ def test_face_latency_benchmark_runs(tmp_path):
     results = bench.bench_faces(2, str(face_checkpoint(tmp_path / "faces.pt")))
     assert set(results) == {"face toggle → 16-face grid", "face edit batch (16 encode + decode)"}
     assert all(value > 0 for value in results.values())
+
+
+def test_gui_responsiveness_benchmark_measures_timer_delays(qapp):
+    bench = load_script("bench_gui_responsiveness")
+    delays = bench.timer_delays(qapp, 5)
+    median, p95 = bench.summary(delays)
+    assert len(delays) == 5 and 0 <= median <= p95
