@@ -187,9 +187,12 @@ def file_faces(entry, paths, labels_like: torch.Tensor | None) -> tuple[list[Fac
 
 
 def generated_face(entry, seed: int, label: torch.Tensor | None, temperature: float = 1.0) -> Face:
-    """A prior sample z ~ N(0, T² I) with `seed`, under `label`."""
+    """A prior sample z ~ N(0, T² I) with `seed` (the z cvae.latent.sample_prior draws for one image with that
+    seed, without decoding it), under `label`."""
     model = entry.checkpoint.model
-    _, z = L.sample_prior(model, 1, None if label is None else label[None], temperature=temperature, seed=seed)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    z = torch.randn((1, model.latent_dim), generator=generator, device=device) * temperature
     return Face(f"prior sample, seed {seed}", label, z=z[0].cpu(), kind="generated")
 
 

@@ -126,9 +126,12 @@ def test_presets_need_their_attribute_names(qtbot, tmp_path):
     assert sorted(panel.changed_attributes()) == ["Male", "Mustache", "No_Beard"]
     kept = [i for i, n in enumerate(names) if n not in ("Male", "Mustache", "No_Beard")]
     assert torch.equal(labels[:, kept], panel.labels[:, kept])
+    assert panel.preset_combo.currentData() == "men with moustache"
     panel.apply_preset("all smiling")  # a preset replaces the previous one
     panel.flush()
     assert panel.changed_attributes() == ["Smiling"]
+    panel.set_attribute("Smiling", ON, 1.5)  # changed by hand: no longer the preset
+    assert panel.preset_combo.currentData() is None
     panel.reset()
     panel.flush()
     assert torch.equal(panel.edited, panel.reconstructions)

@@ -36,7 +36,7 @@ HEADER_TIPS = {"Original": "The image as the data set (or the file) gives it",
                "Reconstruction": "Encoded and decoded under its own labels",
                "Decoded": "The bundled encoding decoded under its own labels (the checkpoint ships no images)",
                "Edited": "Encoded under its own labels, decoded under the edited ones"}
-PLACEHOLDER = "Choose a data folder or open image files to edit faces"
+PLACEHOLDER = "Choose a data folder or open image files to edit them"
 
 
 class StrengthSlider(QtWidgets.QWidget):
@@ -208,7 +208,8 @@ class EditPanel(Panel):
         self.opened: list[FX.Face] = []  # the image files opened last
         self.rows: dict[str, AttributeRow] = {}
         self.tiles: list[FaceTile] = []
-        self.headers: list[QtWidgets.QLabel] = []
+        self.headers: list[QtWidgets.QWidget] = []
+        self._row_names: tuple[str, ...] = ()
         self._per_row = 0
         self._load_key = None
         self._building = False
@@ -226,7 +227,7 @@ class EditPanel(Panel):
     # ----- construction -----
     def _build(self) -> None:
         top = QtWidgets.QHBoxLayout()
-        top.addWidget(QtWidgets.QLabel("Faces:"))
+        top.addWidget(QtWidgets.QLabel("Images:"))
         self.source_combo = QtWidgets.QComboBox()
         self.source_combo.setMinimumWidth(170)
         self.source_combo.activated.connect(self._source_picked)
@@ -274,7 +275,7 @@ class EditPanel(Panel):
         self.target_label = QtWidgets.QLabel("Target class:")
         class_form.addRow(self.target_label, self.target_combo)
         self.class_strength = StrengthSlider(1.0)
-        self.class_strength.setToolTip("0: each face's own label; 1: the target's one-hot; in between a mixture, "
+        self.class_strength.setToolTip("0: each image's own label; 1: the target's one-hot; in between a mixture, "
                                        "beyond 1 past the target")
         self.class_strength.changed.connect(self.schedule)
         class_form.addRow("Strength:", self.class_strength)
@@ -335,7 +336,7 @@ class EditPanel(Panel):
             self.attribute_layout.addWidget(heading)
             for name in members:
                 row = AttributeRow(name)
-                row.changed.connect(self.schedule)
+                row.changed.connect(self._row_changed)
                 self.rows[name] = row
                 self.attribute_layout.addWidget(row)
         self.attribute_layout.addStretch(1)
@@ -385,23 +386,28 @@ class EditPanel(Panel):
         self.setEnabled(entry is not None)
         if entry is None:
             self._clear_rows()
+            self._row_names = ()
             self.folder_row.set_folder(self.data_dir)
             return
         caps = entry.checkpoint.capabilities
         names = list(entry.checkpoint.label_names or [])
         self._building = True
         attributes = caps.takes_attributes
-        if attributes:
-            self._build_attribute_rows(names or [str(i) for i in range(caps.label_count)])
-        else:
+        if not attributes:
             self._clear_rows()
+        elif self._row_names == tuple(names) and self.rows:  # the same attributes: the rows stay, all kept
+            for row in self.rows.values():
+                row.set_state(KEEP, 1.0)
+        else:
+            self._build_attribute_rows(names or [str(i) for i in range(caps.label_count)])
+        self._row_names = tuple(names) if attributes else ()
         self.attribute_scroll.setVisible(attributes)
         self.class_stretch.setVisible(not attributes)
         self.class_box.setVisible(caps.takes_class)
         self.target_label.setText(f"Target {label_word(entry)}:")
         self.target_combo.clear()
         if caps.takes_class:
-            self.target_combo.addItem(f"each face's own {label_word(entry)}", None)
+            self.target_combo.addItem(f"each image's own {label_word(entry)}", None)
             for index in range(caps.label_count):
                 self.target_combo.addItem(names[index] if index < len(names) else str(index), index)
         self.class_strength.set_value(1.0)
@@ -620,6 +626,11 @@ class EditPanel(Panel):
                 edited = edited + self.class_strength.value() * (one_hot - edited)
         return edited
 
+    def _row_changed(self) -> None:
+        if not self._building:
+            self.preset_combo.setCurrentIndex(0)  # a hand-made edit is no longer the preset shown
+        self.schedule()
+
     def schedule(self) -> None:
         if self.entry is not None and not self._building:
             self.timer.start()
@@ -647,7 +658,7 @@ class EditPanel(Panel):
         what = {"test": "held-out test images", "file": "opened files", "bundled": "bundled encodings"}[self.source]
         if self.entry.checkpoint.capabilities.takes_class:
             target = self.target_combo.currentData()
-            edit = ("no edit (each face's own label)" if target is None else
+            edit = ("no edit (each image's own label)" if target is None else
                     f"{label_word(self.entry)} {self.target_combo.currentText()} at strength "
                     f"{self.class_strength.value():.2f}")
         else:
