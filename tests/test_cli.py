@@ -459,3 +459,19 @@ def test_overwrite_replaces_an_existing_run_and_its_absence_refuses(mnist_dir, t
     replaced = load_checkpoint(out)
     assert replaced.family == "vae" and replaced.epoch == 1 and len(replaced.history) == 1
     assert [json.loads(line)["epoch"] for line in MetricsLog.path_for(out).read_text().splitlines()] == [1]
+
+
+def test_evaluate_at_end_measures_the_finished_checkpoint(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "evaluated.pt"
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--output", str(out),
+                         *TINY, "--evaluate-at-end", "loss"], capsys)
+    assert code == 0, err
+    from trainer.evaluation import report_path
+    assert load_checkpoint(out).metrics["test_nelbo"] > 0 and report_path(out).is_file()
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--output",
+                         str(tmp_path / "two.pt"), *TINY, "--evaluate-at-end", "nonsense"], capsys)
+    assert code == 2 and "nonsense" in err and not (tmp_path / "two.pt").exists()  # refused before training
+    code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--epochs", "1", "--output",
+                         str(tmp_path / "three.pt"), *TINY, "--evaluate-at-end", "fid"], capsys)
+    assert code == 2 and "three.pt is saved" in err and "pt_inception" in err  # no weights here
+    assert load_checkpoint(tmp_path / "three.pt").epoch == 1

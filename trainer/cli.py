@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--resume", action="store_true", help="continue the run saved at --output")
     out.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
     out.add_argument("--quiet", action="store_true", help="no progress output")
+    out.add_argument("--evaluate-at-end", nargs="?", const="", metavar="METRICS",
+                     help="when training finishes, evaluate the checkpoint as cvae-eval does (all that applies, or "
+                          "e.g. loss,conditional-accuracy); figures go into the checkpoint and NAME.eval.json")
     return parser
 
 
@@ -201,6 +204,9 @@ def run(args, stderr=None) -> int:
     stderr = stderr or sys.stderr  # looked up now, so a redirected sys.stderr is honoured
     world = distributed.World.from_env()
     check_numbers(args)
+    if args.evaluate_at_end:  # a misspelt metric is refused now, not after hours of training
+        from trainer.evaluation import parse_metrics
+        parse_metrics(args.evaluate_at_end)
     output = Path(args.output)
     existed = output.exists()
     resumed = check_output(output, args.resume, args.overwrite)
@@ -276,7 +282,32 @@ def run(args, stderr=None) -> int:
         return code
     if not args.quiet and world.main:
         print(f"saved {output} (epoch {result.epoch}); metrics in {MetricsLog.path_for(output)}", file=stderr)
+    if args.evaluate_at_end is not None and world.main:
+        return evaluate_at_end(args, output, stderr)
     return 0
+
+
+def evaluate_at_end(args, output: Path, stderr) -> int:
+    """`cvae-eval` on the finished checkpoint; a failed evaluation leaves the training's checkpoint as saved."""
+    from trainer import eval_cli
+    from trainer.evaluation import EvaluationCancelled
+
+    argv = [str(output), "--device", args.device or "auto"]
+    if args.evaluate_at_end:
+        argv += ["--metrics", args.evaluate_at_end]
+    if args.data_dir:
+        argv += ["--data-dir", str(args.data_dir)]
+    if args.quiet:
+        argv.append("--quiet")
+    try:
+        return eval_cli.run(eval_cli.build_parser().parse_args(argv), stderr=stderr)
+    except EvaluationCancelled:
+        print(f"cvae-train: evaluation cancelled; the trained checkpoint {output} is saved", file=stderr)
+        return EXIT_CANCELLED
+    except CvaeError as exc:
+        print(f"cvae-train: error: training finished and {output} is saved, but the evaluation failed: {exc}",
+              file=stderr)
+        return EXIT_BAD_INPUT
 
 
 def report(error: CvaeError, world: distributed.World | None) -> None:
