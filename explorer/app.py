@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-PANELS = ("map", "generate", "train", "evaluate")
+PANELS = ("map", "generate", "interpolate", "edit", "train", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,9 @@ from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
 from explorer.jobs import JobRunner
 from explorer.panels.latent_map import LatentMapPanel, gestures
+from explorer.panels.edit import EditPanel
 from explorer.panels.evaluate import EvaluatePanel
+from explorer.panels.interpolate import InterpolatePanel
 from explorer.panels.train import TrainPanel
 
 
@@ -55,8 +57,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.train_panel.on_checkpoint_ready = self.checkpoint_ready
         self.evaluate_panel = EvaluatePanel(self.runner, settings=settings)
         self.evaluate_panel.on_results_written = lambda path: self.open_paths([path], replace=True)
-        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.train_panel,
-                                    self.evaluate_panel]
+        self.interpolate_panel = InterpolatePanel(settings=settings, data_dir=data_dir)
+        self.edit_panel = EditPanel(settings=settings, data_dir=data_dir)
+        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.interpolate_panel,
+                                    self.edit_panel, self.train_panel, self.evaluate_panel]
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
         self.map_panel, self.generate_panel = self.panels[:2]
@@ -119,7 +123,7 @@ class MainWindow(QtWidgets.QMainWindow):
         open_action.setShortcut(QtGui.QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self.open_dialog)
         data_action = file_menu.addAction("Choose &data folder…")
-        data_action.triggered.connect(self.generate_panel.choose_data_folder)
+        data_action.triggered.connect(self.choose_data_folder)
         file_menu.addSeparator()
         quit_action = file_menu.addAction("&Quit")
         quit_action.setShortcut(QtGui.QKeySequence.StandardKey.Quit)
@@ -230,6 +234,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs.setCurrentIndex(index)
         self._preferred_tab = index
         return True
+
+    def choose_data_folder(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder")
+        if folder:
+            self.set_data_dir(folder)
+
+    def set_data_dir(self, folder) -> None:
+        """One data folder for every panel that reads test images, remembered for the next session."""
+        self.train_panel.settings.setValue("train/data_dir", str(folder))
+        for panel in (self.generate_panel, self.interpolate_panel, self.edit_panel):
+            panel.set_data_dir(folder)
+        self.train_panel.data_dir_edit.setText(str(folder))
+        self.evaluate_panel.data_dir_edit.setText(str(folder))
 
     # ----- jobs -----
     def checkpoint_ready(self, path) -> None:

@@ -61,11 +61,14 @@ def tiny_checkpoints(tmp_path_factory):
 
 
 @pytest.fixture
-def main_window(qtbot, tiny_checkpoints):
-    """The explorer's main window on the four tiny checkpoints, shown."""
+def main_window(qtbot, tiny_checkpoints, tmp_path):
+    """The explorer's main window on the four tiny checkpoints, shown; its settings in a file of the test's own."""
+    from PySide6 import QtCore
+
     from explorer.main_window import MainWindow
 
-    win = MainWindow(dialogs=True)
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=True, settings=settings)
     qtbot.addWidget(win)
     win.open_paths([tiny_checkpoints[f] for f in ("cvae", "vae", "ae", "classifier")])
     win.resize(1200, 800)

@@ -59,7 +59,7 @@ def test_bad_checkpoint_shows_an_error_and_the_app_keeps_working(window, critica
 def test_panels_disabled_for_the_classifier_with_a_reason(window):
     window.select_model("tiny-classifier")
     model_panels = [i for i, p in enumerate(window.panels) if p.needs_model]
-    assert len(model_panels) == 3  # map, generate, evaluate
+    assert len(model_panels) == 5  # map, generate, interpolate, edit, evaluate
     for index in model_panels:
         assert not window.tabs.isTabEnabled(index)
         assert "classifier" in window.tabs.tabToolTip(index)
@@ -213,3 +213,11 @@ def test_bundled_models_open(tmp_path, qapp):
     assert win.current_entry().bundled and win.current_entry().name == "mnist-cvae"
     assert not win.errors
     win.deleteLater()
+
+
+def test_one_data_folder_for_every_panel(window, tmp_path):
+    window.set_data_dir(tmp_path)
+    for panel in (window.generate_panel, window.interpolate_panel, window.edit_panel):
+        assert str(panel.data_dir) == str(tmp_path)
+    assert window.train_panel.data_dir_edit.text() == str(tmp_path) == window.evaluate_panel.data_dir_edit.text()
+    assert window.train_panel.settings.value("train/data_dir") == str(tmp_path)
