@@ -37,7 +37,6 @@ class Checkpoint:
     history: list = field(default_factory=list)
     training_state: dict | None = None  # optimizer, RNG and scaler state for exact resume
     derived: dict = field(default_factory=dict)  # e.g. test-set encodings for the latent map
-    path: Path | None = None
 
     @property
     def family(self) -> str:
@@ -189,5 +188,4 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         metrics=dict(raw.get("metrics") or {}), history=list(raw.get("history") or []),
         training_state=raw.get("training_state"),
         derived={k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in derived.items()},
-        path=Path(path),
     )
