@@ -160,38 +160,57 @@ def test_cancel_raised_from_on_batch_stops_the_work():
     assert net.calls == 1
 
 
+INCEPTION_LAYERS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                    "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                    "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool")
+
+
+def random_inception_weights(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random FID Inception weights under the .pth file's own keys (fc included), scaled so that features stay
+    of order one through the 94 layers: He-scaled convolutions, batch norms near the identity."""
+    with torch.device("meta"):
+        skeleton = fid.FidInception().state_dict()  # shapes only
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in skeleton.items():
+        _, index, rest = key.split(".", 2)
+        name, shape = f"{INCEPTION_LAYERS[int(index)]}.{rest}", value.shape
+        if rest.endswith("num_batches_tracked"):
+            tensor = torch.zeros((), dtype=torch.long)
+        elif len(shape) == 4:
+            tensor = torch.randn(shape, generator=generator) * (2 / shape[1:].numel()) ** 0.5
+        elif rest.endswith(("running_var", "bn.weight")):
+            tensor = 1 + 0.1 * torch.rand(shape, generator=generator)
+        else:
+            tensor = 0.1 * torch.randn(shape, generator=generator)
+        state[name] = tensor
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
+    return state
+
+
 def test_our_network_equals_pytorch_fids_inception_with_the_same_weights(monkeypatch):
-    """FidInception is pytorch-fid's InceptionV3([3]) layer for layer: with the same (random) weights, loaded under
-    the weight file's own keys, both give the same 2048-d features. pytorch-fid's download is replaced by the
-    same state dict for this test only."""
+    """FidInception is pytorch-fid's InceptionV3([3]) layer for layer: loaded with the same (random) weights under
+    the weight file's keys, both give the same 2048-d features. pytorch-fid's download is replaced by the same
+    state dict, for this test only."""
     import pytorch_fid.inception as pytorch_fid_inception
 
-    torch.manual_seed(0)
-    ours = FidInceptionFromRandom()
-    state = ours.file_state
+    state = random_inception_weights()
+    ours = fid.FidInception(state)
     monkeypatch.setattr(pytorch_fid_inception, "load_state_dict_from_url", lambda *a, **k: state)
     theirs = pytorch_fid_inception.InceptionV3([3], resize_input=False).eval()
-    x = torch.rand(1, 3, 75, 75)  # the smallest input Inception takes: quick on a CPU
+    x = torch.rand(2, 3, 75, 75)  # the smallest input Inception takes: quick on a CPU
     with torch.no_grad():
-        expected = theirs(x)[0].flatten(1)
-        assert torch.equal(ours.network(x), expected)
-    assert ours.network(x).shape == (1, 2048)
+        features = ours(x)
+        assert features.shape == (2, 2048) and features.std() > 0.01  # not a degenerate network
+        assert torch.equal(features, theirs(x)[0].flatten(1))
 
 
-class FidInceptionFromRandom:
-    """Our FidInception with its default random weights, and those weights under the .pth file's keys."""
-
-    def __init__(self):
-        self.network = fid.FidInception()
-        names = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
-                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
-                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool")
-        state = {}
-        for key, value in self.network.state_dict().items():
-            _, index, rest = key.split(".", 2)
-            state[f"{names[int(index)]}.{rest}"] = value
-        state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
-        self.file_state = state
+def test_weights_missing_from_the_file_are_refused(empty_hub, tmp_path):
+    state = random_inception_weights()
+    del state["Mixed_7c.branch_pool.conv.weight"]
+    torch.save(state, tmp_path / fid.WEIGHTS_FILE)
+    with pytest.raises(MissingWeightsError, match=r"not a usable copy.*Mixed_7c.branch_pool.conv.weight"):
+        fid.load_inception(tmp_path)
 
 
 # ----- statistics files and the reference cache -----------------------------------------------------------
