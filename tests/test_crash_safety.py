@@ -137,8 +137,8 @@ def test_sigkill_at_random_moments_never_loses_the_run(server, tiny_data, tmp_pa
         pid, log = server.start([*args, "--epochs", "1000", *(["--resume"] if out.exists() else [])])
         if kill % 2:  # the moment a checkpoint is being written, when one comes within a second
             wait_for(lambda: bool(temporaries(out.parent)) if out.parent.exists() else False, 1.0)
-        else:  # anywhere: starting, in a batch, evaluating, saving
-            time.sleep(rng.uniform(0.02, 0.6))
+        else:  # anywhere: starting (the first one, before any epoch can end), in a batch, evaluating, saving
+            time.sleep(0.005 if kill == 0 else rng.uniform(0.02, 0.6))
         os.kill(pid, signal.SIGKILL)
         assert server.wait(pid) == -signal.SIGKILL, log.read_text()  # it was still training
         mid_write += bool(temporaries(out.parent)) if out.parent.exists() else 0  # a rename that never happened
@@ -153,8 +153,11 @@ def test_sigkill_at_random_moments_never_loses_the_run(server, tiny_data, tmp_pa
         log_lines = [line for line in MetricsLog.path_for(out).read_text().split("\n")[:-1]] \
             if MetricsLog.path_for(out).exists() else []
         assert len(log_lines) <= epoch  # the log follows the checkpoint, never runs ahead of it
+    print(f"{KILLS} kills: {first_checkpoint_kills} before the first checkpoint, {mid_write} while one was being "
+          f"written; {epoch} epochs survived")
     assert epoch >= 5, f"only {epoch} epochs in {KILLS} runs"
     assert mid_write >= 1, "no kill landed while a checkpoint was being written"
+    assert first_checkpoint_kills >= 1  # and the next run started afresh (no --resume without a checkpoint)
 
     total = epoch + 1  # --resume to one more epoch; then the same run never killed, for comparison
     status, text = server.run([*args, "--epochs", total, "--resume"])

@@ -2,7 +2,7 @@
 
 from trainer.callbacks import BatchProgress, TrainingCallback
 from trainer.config import TrainConfig
-from trainer.loop import TrainingCancelled, TrainingDiverged, TrainResult, Trainer
+from trainer.loop import TrainingCancelled, TrainingDiverged, TrainingStep, TrainResult, Trainer
 
 __all__ = ["TrainConfig", "Trainer", "TrainResult", "TrainingCallback", "BatchProgress", "TrainingDiverged",
-           "TrainingCancelled"]
+           "TrainingCancelled", "TrainingStep"]

@@ -66,6 +66,17 @@ class World:
     def label(self) -> str:
         return "" if not self.distributed else f" (process {self.rank} of {self.size})"
 
+    def images_per_epoch(self, images: int, batch_size: int) -> int:
+        """All `images`, except that with several processes a last short batch is cut to a multiple of the process
+        count, so that every process takes an equal share of every batch (at most size - 1 images are left out,
+        a different few each epoch since the order is shuffled)."""
+        return images - (images % batch_size) % self.size
+
+    def share(self, start: int, size: int) -> slice:
+        """This process's part of the global batch at positions [start, start + size) of the epoch's order."""
+        each = size // self.size
+        return slice(start + self.rank * each, start + (self.rank + 1) * each)
+
 
 def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     text = environ.get(name)

@@ -252,11 +252,7 @@ class Trainer:
         return result
 
     def _usable_images(self) -> int:
-        """Images per epoch: all of them, except that with several processes the last (short) batch is cut to a
-        multiple of the process count so every process takes an equal share (at most size − 1 images, a
-        different few each epoch)."""
-        n, batch = len(self.train_data), self.config.batch_size
-        return n - (n % batch) % self.world.size
+        return self.world.images_per_epoch(len(self.train_data), self.config.batch_size)
 
     def _learning_rate(self, step: int, total: int) -> float:
         base = self.config.learning_rate
@@ -305,8 +301,7 @@ class Trainer:
                                seconds_before + time.perf_counter() - epoch_started, flag)
             start = (batch_index - 1) * config.batch_size
             size = min(config.batch_size, usable - start)  # images in this (global) batch
-            share = size // world.size
-            index = order[start + world.rank * share:start + (world.rank + 1) * share]
+            index = order[world.share(start, size)]
             step = (epoch - 1) * batches + batch_index - 1
             lr = self._learning_rate(step, config.epochs * batches)
             for group in self.optimizer.param_groups:
