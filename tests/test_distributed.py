@@ -258,3 +258,13 @@ def test_every_process_takes_an_equal_share_of_every_batch():
         parts = [order[world.share(start, size)] for world in worlds]
         assert [i for part in parts for i in part] == order[start:start + size]
         assert len({len(part) for part in parts}) == 1
+
+
+def test_a_job_that_cannot_be_joined_is_one_clear_error(monkeypatch):
+    from trainer.distributed import start
+
+    for name in ("MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match=r"cannot join the torchrun job as process 1 of 2 \(gloo\).*MASTER_ADDR"):
+        start(World(2, 1, 1), torch.device("cpu"))
+    assert not dist.is_initialized()

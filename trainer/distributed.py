@@ -145,7 +145,12 @@ def start(world: World, device: torch.device, timeout: timedelta | None = None) 
     if device.type == "cuda":
         torch.cuda.set_device(device)
         options["device_id"] = device  # binds the NCCL communicator to this process's GPU
-    dist.init_process_group(**options)
+    try:
+        dist.init_process_group(**options)
+    except (ValueError, RuntimeError) as exc:  # no MASTER_ADDR/PORT, a rendezvous that cannot be reached, ...
+        detail = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"cannot join the torchrun job as process {world.rank} of {world.size} ({backend}): "
+                          f"{detail}") from None
     return True
 
 
