@@ -136,9 +136,11 @@ def played(tmp_path_factory):
     make_mnist(folder / "data", train=TRAIN, test=TEST)
     train, test = data(folder)
     Trainer(noisy_cvae(), train, test, config(epochs=1), folder / "one-process.pt").run()
-    # fork: the two processes start with torch already imported (a spawn would spend seconds importing it again)
+    # fork: the two processes start with torch already imported (a spawn would spend seconds importing it again);
+    # a process that has started CUDA cannot fork safely, so spawn then
+    method = "spawn" if torch.cuda.is_initialized() else "fork"
     context = mp.start_processes(play, args=(2, free_port(), str(folder)), nprocs=2, join=False,
-                                 start_method="fork")
+                                 start_method=method)
     deadline = time.monotonic() + 120
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
