@@ -5,7 +5,7 @@ Both compute a whole FID between two halves of the first N MNIST test images, di
 images when no data is found): features of every image, mean and covariance of each half, the Fréchet distance. Ours reads the decoded
 uint8 tensors; pytorch-fid reads PNG files (written once beforehand, timed apart) through its DataLoader, PIL and
 ToTensor. The network is random, so nothing is downloaded; in this process only, pytorch-fid's weight download is
-replaced by the same random state dict (`--network inception`, its real InceptionV3 with random weights) or its
+replaced by the same random state dict (`--network inception`, its real InceptionV3 with scaled random weights) or its
 InceptionV3 class by a wrapper that resizes and normalises like it around the same small network
 (`--network small`, which shows what the data path costs when the network is cheap, as on a GPU). The two FID
 values must agree; the script prints both.
@@ -100,12 +100,8 @@ def networks(kind: str):
 
     torch.manual_seed(0)
     if kind == "inception":
-        ours = fid.FidInception()  # random weights
-        state = {}
-        for key, value in ours.state_dict().items():
-            _, index, rest = key.split(".", 2)
-            state[f"{INCEPTION_LAYERS[int(index)]}.{rest}"] = value
-        state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
+        state = random_inception_weights()
+        ours = fid.FidInception(state)
 
         def install():
             pytorch_fid_inception.load_state_dict_from_url = lambda *args, **kwargs: state
@@ -130,6 +126,29 @@ def networks(kind: str):
     def install():
         fid_score.InceptionV3 = TheirsSmall
     return Normalised(small).eval(), install, SmallNet.dims
+
+
+def random_inception_weights(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random FID Inception weights under the .pth file's keys, scaled so that the pool features vary (He-scaled
+    convolutions, batch norms near the identity); the default initialisation gives nearly constant features."""
+    with torch.device("meta"):
+        skeleton = fid.FidInception().state_dict()  # shapes only
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in skeleton.items():
+        _, index, rest = key.split(".", 2)
+        shape = value.shape
+        if rest.endswith("num_batches_tracked"):
+            tensor = torch.zeros((), dtype=torch.long)
+        elif len(shape) == 4:
+            tensor = torch.randn(shape, generator=generator) * (2 / shape[1:].numel()) ** 0.5
+        elif rest.endswith(("running_var", "bn.weight")):
+            tensor = 1 + 0.1 * torch.rand(shape, generator=generator)
+        else:
+            tensor = 0.1 * torch.randn(shape, generator=generator)
+        state[f"{INCEPTION_LAYERS[int(index)]}.{rest}"] = tensor
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1008, 2048), torch.zeros(1008)
+    return state
 
 
 def ours_fid(first: torch.Tensor, second: torch.Tensor, network, batch_size: int):

@@ -328,3 +328,23 @@ def test_a_file_that_is_not_the_weights_is_refused_in_one_line(empty_hub, tmp_pa
     with pytest.raises(MissingWeightsError, match="is not a usable copy of pt_inception") as raised:
         fid.load_inception(bogus)
     assert "\n" not in str(raised.value) and fid.WEIGHTS_URL in str(raised.value)
+
+
+def test_the_benchmark_finds_the_same_fid_as_pytorch_fid_over_png_files(monkeypatch, capsys):
+    """benchmarks/bench_fid.py on a few random images: our in-memory FID and pytorch-fid's over PNG files of the
+    same images with the same network agree (the script exits 1 when they differ by more than 1e-4)."""
+    import importlib.util
+    from pathlib import Path
+
+    import pytorch_fid.fid_score as fid_score
+
+    for name in ("InceptionV3", "tqdm"):  # the script patches these in its process: put them back afterwards
+        monkeypatch.setattr(fid_score, name, getattr(fid_score, name))
+    monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fid.py"
+    spec = importlib.util.spec_from_file_location("bench_fid", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--network", "small", "--images", "40", "--rounds", "1", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio ours / pytorch-fid" in out and "FID: ours" in out
