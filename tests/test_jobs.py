@@ -104,3 +104,13 @@ def test_out_of_memory_suggests_a_smaller_batch_and_lets_go_of_the_model(data_di
     assert result.status == FAILED and recorder.ends == [result]
     assert "out of CPU memory at batch size 32" in result.message and "smaller batch" in result.message
     assert job.trainer is None  # released: nothing keeps the weights or the data on the device
+
+
+def test_a_cancel_in_the_first_epoch_keeps_a_part_way_checkpoint(data_dir, tmp_path):
+    cancel = threading.Event()
+    recorder = Recorder(cancel_at=(1, 2), cancel=cancel)
+    result = TrainJob(spec(data_dir, tmp_path / "run.pt"), [recorder], cancel).run()
+    assert result.status == CANCELLED and result.epoch == 0
+    assert result.checkpoint_path == tmp_path / "run.pt" and "batch 2/" in result.message
+    resumed = TrainJob(TrainSpec("mnist", tmp_path / "run.pt", str(data_dir), resume=True)).run()
+    assert resumed.status == FINISHED and resumed.epoch == 2

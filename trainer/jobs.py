@@ -168,9 +168,14 @@ class TrainJob(Job):
         finally:
             self.release()
         if outcome.status == "cancelled":
-            kept = f"epoch {outcome.epoch} is saved in {output}" if outcome.epoch else "no epoch finished"
-            return JobResult(self.kind, CANCELLED, f"cancelled; {kept}",
-                             output if outcome.epoch else None, outcome.epoch)
+            partial = getattr(outcome, "partial", None)  # (batch reached, batches): saved part-way through an epoch
+            if partial:
+                kept = (f"saved in {output} after batch {partial[0]}/{partial[1]} of epoch {outcome.epoch + 1}; "
+                        "resume continues from there")
+            else:
+                kept = f"epoch {outcome.epoch} is saved in {output}" if outcome.epoch else "no epoch finished"
+            saved = output if (outcome.epoch or partial) else None
+            return JobResult(self.kind, CANCELLED, f"cancelled; {kept}", saved, outcome.epoch)
         last = outcome.history[-1] if outcome.history else {}
         return JobResult(self.kind, FINISHED, f"trained {outcome.epoch} epochs into {output}", output,
                          outcome.epoch, {k: v for k, v in last.items() if k.startswith(("test_", "train_"))})

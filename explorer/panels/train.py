@@ -364,7 +364,7 @@ class TrainPanel(Panel):
         if result.status == FINISHED:
             self.progress.setValue(self.progress.maximum())
         self._say(f"{result.status.capitalize()}: {result.message}")
-        if result.checkpoint_path is not None and result.status in (FINISHED, CANCELLED) and result.epoch:
+        if result.checkpoint_path is not None and result.status in (FINISHED, CANCELLED):
             if self.on_checkpoint_ready is not None:
                 self.on_checkpoint_ready(result.checkpoint_path)
 
