@@ -1,10 +1,12 @@
-"""Dataset adapters: every loader returns an ImageDataset decoded once into uint8 tensors."""
+"""Dataset adapters: every loader returns an ImageDataset of uint8 tensors, decoded once (faces: into a
+memory-mapped cache file that later loads map, see cvae.data.cache)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from cvae.data.cache import CACHE_ENV, resolve_cache_dir
 from cvae.data.dataset import ImageDataset
 from cvae.data.faces import load_face_dataset
 from cvae.data.idx import IDX_DATASETS, load_idx_dataset
@@ -29,7 +31,13 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None, split: str = "train", download: bool = False,
-                 image_size: int | None = None, limit: int | None = None) -> ImageDataset:
+                 image_size: int | None = None, limit: int | None = None,
+                 cache_dir: str | os.PathLike | bool | None = None) -> ImageDataset:
+    """The `split` of data set `name` from the data folder (`data_dir`, else $CVAE_DATA_DIR).
+
+    Faces are decoded once into a memory-mapped cache in `cache_dir` (default $CVAE_CACHE_DIR, else
+    ~/.cache/cvae-explorer/data; False or $CVAE_CACHE_DIR=off: decode into memory every time). MNIST-style IDX
+    files are read straight into memory: they hold raw pixels, so there is nothing to decode."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if split not in ("train", "test"):
@@ -44,7 +52,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None, split: str = "tr
         return data.subset(limit) if limit is not None else data
     if download:
         raise DatasetError("CelebA cannot be downloaded automatically; place it under the data folder")
-    return load_face_dataset(root, split, image_size or 64, limit)
+    return load_face_dataset(root, split, image_size or 64, limit, cache_dir=cache_dir)
 
 
-__all__ = ["ImageDataset", "DATASETS", "DATA_DIR_ENV", "load_dataset", "resolve_data_dir"]
+__all__ = ["ImageDataset", "CACHE_ENV", "DATASETS", "DATA_DIR_ENV", "load_dataset", "resolve_cache_dir",
+           "resolve_data_dir"]
