@@ -176,8 +176,8 @@ def distance_seconds(stats) -> tuple[float, float]:
 def theirs_fid(paths: list[str], batch_size: int, dims: int, workers: int) -> float:
     from pytorch_fid.fid_score import calculate_fid_given_paths
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # scipy's sqrtm(disp=...) on scipy ≥ 1.16
+    with warnings.catch_warnings():  # scipy deprecating sqrtm(disp=...), and its "Matrix is singular" below D samples
+        warnings.simplefilter("ignore")
         return float(calculate_fid_given_paths(paths, batch_size, "cpu", dims, num_workers=workers))
 
 
