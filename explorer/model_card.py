@@ -20,6 +20,7 @@ METRICS = (
     ("test_accuracy", "Test accuracy", "percent"),
     ("fid", "FID", "number"),
     ("fid_samples", "&nbsp;&nbsp;generated images", "count"),
+    ("fid_reference_images", "&nbsp;&nbsp;test images", "count"),
     ("judge_fd", "Judge Fréchet distance", "number"),
     ("judge_fd_samples", "&nbsp;&nbsp;generated images", "count"),
     ("judge_fd_reference_images", "&nbsp;&nbsp;test images", "count"),

@@ -52,6 +52,12 @@ def make_checkpoint(path, family: str = "cvae", seed: int = 0, encodings: int = 
     return save_checkpoint(checkpoint, path)
 
 
+@pytest.fixture(autouse=True)
+def private_data_cache(tmp_path_factory, monkeypatch):
+    """Decoded-image caches of the tests go to a folder of the test session, never the user's ~/.cache."""
+    monkeypatch.setenv("CVAE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "data-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     """{family: path} for cvae, vae (latent 6), ae (latent 4) and classifier tiny checkpoints."""

@@ -63,3 +63,19 @@ def test_beta_cvae_trained_on_faces_reloads_and_opens_in_the_explorer(tmp_path, 
     qtbot.waitExposed(window)
     window.flush()
     assert window.errors == []
+
+
+def test_a_face_set_smaller_than_the_sample_preview_trains(tmp_path):
+    """The per-epoch preview draws 16 attribute rows; a test split of 3 faces repeats them instead of failing."""
+    from cvae.data import load_dataset
+    from cvae.models import BetaCVAEConfig, build_model
+    from tests.formats import make_celeba_hq
+    from trainer import TrainConfig, Trainer
+    root = make_celeba_hq(tmp_path / "faces", count=12, size=16)
+    train = load_dataset("celeba", root, "train", image_size=16)
+    test = load_dataset("celeba", root, "test", image_size=16)
+    assert len(test) < 16
+    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
+                                       num_attributes=40))
+    result = Trainer(model, train, test, TrainConfig(epochs=1, batch_size=4, device="cpu"), tmp_path / "f.pt").run()
+    assert result.status == "finished" and result.epoch == 1

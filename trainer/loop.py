@@ -594,8 +594,8 @@ class Trainer:
         if self.model.conditional:
             if data.label_kind == "class":
                 labels = torch.arange(count, device=self.device) % len(data.label_names)
-            else:
-                labels = data.labels[:count]
+            else:  # attribute rows of the first images, repeated when the set is smaller than the preview
+                labels = data.labels[torch.arange(count) % len(data)]
         return z, labels
 
     @torch.no_grad()
