@@ -9,6 +9,7 @@ and the end always get through. One job per kind at a time.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 import time
 from typing import Callable
@@ -92,6 +93,14 @@ class JobRunner(QtCore.QObject):
     def __init__(self, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self._running: dict[str, tuple[QtCore.QThread, JobWorker]] = {}
+        # While a job runs, Python's garbage collector runs on the GUI thread only. Left automatic, it may run on
+        # the worker (which allocates a lot) and collect a Qt object's wrapper there; shiboken then destroys the
+        # object on the GUI thread holding the GIL while it takes a Qt connection mutex, and a worker emitting a
+        # signal holds such a mutex while it waits for the GIL: a deadlock (seen in a test run).
+        self._collector = QtCore.QTimer(self)
+        self._collector.setInterval(2000)
+        self._collector.timeout.connect(gc.collect)
+        self._gc_was_enabled = True
 
     def running(self, kind: str | None = None) -> bool:
         return bool(self._running) if kind is None else kind in self._running
@@ -100,6 +109,11 @@ class JobRunner(QtCore.QObject):
         """Run `factory(callbacks, cancel)`'s job on a new thread; None when a job of this kind is running."""
         if kind in self._running:
             return None
+        if not self._running:
+            gc.collect()  # what is garbage now goes on this thread, before the worker starts allocating
+            self._gc_was_enabled = gc.isenabled()
+            gc.disable()
+            self._collector.start()
         thread = QtCore.QThread()
         thread.setObjectName(f"cvae-{kind}-job")
         worker = JobWorker(kind, factory, threading.Event())
@@ -126,6 +140,10 @@ class JobRunner(QtCore.QObject):
             thread.wait()
             worker.deleteLater()
             thread.deleteLater()
+        if not self._running:
+            self._collector.stop()
+            if self._gc_was_enabled:
+                gc.enable()
         self.ended.emit(kind, result)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:

@@ -146,3 +146,14 @@ def test_closing_the_window_mid_run_stops_the_thread_and_leaves_no_half_file(qtb
     assert leftovers == []  # no temporary checkpoint left behind
     assert 1 <= load_checkpoint(out).epoch < 50
     win.deleteLater()
+
+
+def test_garbage_is_collected_on_the_gui_thread_while_a_job_runs(window, qtbot, data_dir, tmp_path):
+    import gc
+    assert gc.isenabled()
+    panel = window.train_panel
+    set_up(panel, data_dir, tmp_path / "gc.pt", epochs=1)
+    assert panel.start()
+    assert not gc.isenabled() and window.runner._collector.isActive()  # the worker never runs the collector
+    wait_end(qtbot, panel)
+    assert gc.isenabled() and not window.runner._collector.isActive()
