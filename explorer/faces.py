@@ -27,15 +27,16 @@ BROWSE_COUNT = 64                 # test images offered in a browser
 
 # CelebA's 40 attributes, grouped as a person would look for them; names a model has beyond these go to "Other"
 ATTRIBUTE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Expression", ("Smiling", "Mouth_Slightly_Open", "High_Cheekbones")),
-    ("Hair", ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Bald", "Bangs", "Receding_Hairline",
+    ("Hair", ("Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Receding_Hairline",
               "Straight_Hair", "Wavy_Hair")),
-    ("Facial hair", ("No_Beard", "Mustache", "Goatee", "Sideburns", "5_o_Clock_Shadow")),
-    ("Accessories and make-up", ("Eyeglasses", "Wearing_Hat", "Wearing_Earrings", "Wearing_Necklace",
-                                 "Wearing_Necktie", "Wearing_Lipstick", "Heavy_Makeup")),
-    ("Face", ("Arched_Eyebrows", "Bushy_Eyebrows", "Bags_Under_Eyes", "Narrow_Eyes", "Big_Lips", "Big_Nose",
-              "Pointy_Nose", "Oval_Face", "Chubby", "Double_Chin", "Pale_Skin", "Rosy_Cheeks")),
-    ("Person and photo", ("Male", "Young", "Attractive", "Blurry")),
+    ("Face shape", ("Chubby", "Double_Chin", "High_Cheekbones", "Oval_Face", "Pointy_Nose", "Big_Nose",
+                    "Rosy_Cheeks")),
+    ("Facial hair", ("5_o_Clock_Shadow", "Goatee", "Mustache", "No_Beard", "Sideburns")),
+    ("Eyes and brows", ("Arched_Eyebrows", "Bags_Under_Eyes", "Bushy_Eyebrows", "Narrow_Eyes")),
+    ("Mouth and expression", ("Big_Lips", "Mouth_Slightly_Open", "Smiling")),
+    ("Accessories and make-up", ("Eyeglasses", "Heavy_Makeup", "Wearing_Earrings", "Wearing_Hat",
+                                 "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie")),
+    ("Overall look", ("Attractive", "Blurry", "Male", "Pale_Skin", "Young")),
 )
 
 # the seed report's edits: title → {attribute: value}; offered only when the model has every name it uses
@@ -68,7 +69,7 @@ def presets_for(names: list[str]) -> list[tuple[str, dict[str, float]]]:
 
 
 def pretty(name: str) -> str:
-    return name.replace("_", " ")
+    return name.replace("_", " ").replace("5 o Clock", "5 o'clock")
 
 
 # ----- faces: a picture and its label, or an encoding -----

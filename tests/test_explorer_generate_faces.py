@@ -11,9 +11,10 @@ from cvae.checkpoint import Checkpoint, save_checkpoint
 from cvae.models import BetaCVAEConfig, build_model
 from explorer.model_list import open_entry
 from explorer.panels.generate import GeneratePanel
-from explorer.widgets.attribute_toggles import GROUPS, OFF, ON, SAMPLED
+from explorer.faces import ATTRIBUTE_GROUPS
+from explorer.widgets.attribute_toggles import OFF, ON, SAMPLED
 
-CELEBA = [name for _, members in GROUPS for name in members]
+CELEBA = [name for _, members in ATTRIBUTE_GROUPS for name in members]
 
 
 def face_checkpoint(path, rows: bool = True):

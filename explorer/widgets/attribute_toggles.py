@@ -1,23 +1,13 @@
-"""Attribute toggles for face models: the 40 CelebA attributes grouped the way people describe a face, each
-tri-state — on, off, or "as sampled" (drawn like the data) — with presets. Names a model has that are not
-CelebA's land in an "Other" group, so any attribute file works."""
+"""Attribute toggles for face models: the 40 CelebA attributes in the groups of explorer.faces (the way people
+describe a face), each tri-state — on, off, or "as sampled" (drawn like the data) — with presets. Names a model
+has that are not CelebA's land in an "Other" group, so any attribute file works."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-GROUPS = (
-    ("Hair", ("Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Receding_Hairline",
-              "Straight_Hair", "Wavy_Hair")),
-    ("Face shape", ("Chubby", "Double_Chin", "High_Cheekbones", "Oval_Face", "Pointy_Nose", "Big_Nose",
-                    "Rosy_Cheeks")),
-    ("Facial hair", ("5_o_Clock_Shadow", "Goatee", "Mustache", "No_Beard", "Sideburns")),
-    ("Eyes and brows", ("Arched_Eyebrows", "Bags_Under_Eyes", "Bushy_Eyebrows", "Narrow_Eyes")),
-    ("Mouth and expression", ("Big_Lips", "Mouth_Slightly_Open", "Smiling")),
-    ("Accessories and make-up", ("Eyeglasses", "Heavy_Makeup", "Wearing_Earrings", "Wearing_Hat",
-                                 "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie")),
-    ("Overall look", ("Attractive", "Blurry", "Male", "Pale_Skin", "Young")),
-)
+from explorer.faces import group_attributes, pretty
+
 PRESETS = (  # name, {attribute: on (True) / off (False)}; everything else as sampled
     ("Everyone as sampled", {}),
     ("All smiling", {"Smiling": True}),
@@ -27,10 +17,6 @@ PRESETS = (  # name, {attribute: on (True) / off (False)}; everything else as sa
     ("Grey-haired men, no beard", {"Male": True, "Gray_Hair": True, "No_Beard": True}),
 )
 ON, OFF, SAMPLED = QtCore.Qt.CheckState.Checked, QtCore.Qt.CheckState.Unchecked, QtCore.Qt.CheckState.PartiallyChecked
-
-
-def pretty(name: str) -> str:
-    return name.replace("_", " ").replace("5 o Clock", "5 o'clock")
 
 
 class AttributeToggles(QtWidgets.QWidget):
@@ -65,14 +51,7 @@ class AttributeToggles(QtWidgets.QWidget):
         self.boxes = {}
         body = QtWidgets.QWidget()
         column = QtWidgets.QVBoxLayout(body)
-        known = set()
-        groups = [(title, [n for n in members if n in self.names]) for title, members in GROUPS]
-        for _, members in groups:
-            known.update(members)
-        other = [n for n in self.names if n not in known]
-        for title, members in [*groups, ("Other", other)]:
-            if not members:
-                continue
+        for title, members in group_attributes(self.names):  # the same groups as the Edit panel's
             box = QtWidgets.QGroupBox(title)
             grid = QtWidgets.QGridLayout(box)
             grid.setVerticalSpacing(0)
