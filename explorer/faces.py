@@ -432,6 +432,33 @@ def one_line(text: str) -> str:
 
 
 __all__ = ["ATTRIBUTE_GROUPS", "BROWSE_COUNT", "DATA_DIR_KEY", "PRESETS", "DataFolderRow", "Face", "FaceBrowser",
-           "HeldOutLoader", "as_sampled", "bundled_faces", "check_test_set", "describe_label", "encode_face",
+           "HeldOutFolder", "HeldOutLoader", "as_sampled", "bundled_faces", "check_test_set", "describe_label", "encode_face",
            "file_faces", "generated_face", "group_attributes", "guess_class", "held_out_faces", "label_row",
            "load_image_file", "presets_for", "resolve_data_dir"]
+
+
+class HeldOutFolder:
+    """The data folder of a panel that loads held-out test images (Interpolate, Edit): its own choice, else the
+    one every panel shares. The panel provides `chosen_dir`, `settings`, `entry`, `folder_row` and
+    `_start_loading()`."""
+
+    @property
+    def data_dir(self) -> Path | None:
+        return resolve_data_dir(self.chosen_dir, self.settings)
+
+    def set_data_dir(self, path: str | os.PathLike | None) -> None:
+        """Use this folder (and remember it for the other panels); reloads the test images."""
+        self.chosen_dir = Path(path) if path else None
+        if path:
+            self.settings.setValue(DATA_DIR_KEY, str(path))
+        if self.entry is not None:
+            self._start_loading()
+
+    def choose_data_folder(self) -> None:
+        folder = choose_folder(self, self.data_dir)
+        if folder:
+            self.set_data_dir(folder)
+
+    def show_message(self, text: str) -> None:
+        self.folder_row.set_message(one_line(text) if text else "")
+

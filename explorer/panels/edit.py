@@ -171,7 +171,7 @@ class FaceTile(QtWidgets.QWidget):
         return header
 
 
-class EditPanel(Panel):
+class EditPanel(FX.HeldOutFolder, Panel):
     key = "edit"
     title = "Edit"
 
@@ -341,26 +341,6 @@ class EditPanel(Panel):
                 self.attribute_layout.addWidget(row)
         self.attribute_layout.addStretch(1)
 
-    # ----- data folder -----
-    @property
-    def data_dir(self) -> Path | None:
-        return FX.resolve_data_dir(self.chosen_dir, self.settings)
-
-    def set_data_dir(self, path: str | os.PathLike | None) -> None:
-        """Use this folder (and remember it for the other panels); reloads the test images."""
-        self.chosen_dir = Path(path) if path else None
-        if path:
-            self.settings.setValue(FX.DATA_DIR_KEY, str(path))
-        if self.entry is not None:
-            self._start_loading()
-
-    def choose_data_folder(self) -> None:
-        folder = FX.choose_folder(self, self.data_dir)
-        if folder:
-            self.set_data_dir(folder)
-
-    def show_message(self, text: str) -> None:
-        self.folder_row.set_message(FX.one_line(text) if text else "")
 
     def set_judge(self, judge) -> None:
         """A callable images → (N, A) probabilities (with `label_names` when its columns are not the model's), or

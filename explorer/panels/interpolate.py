@@ -77,7 +77,7 @@ class EndpointBox(QtWidgets.QGroupBox):
             widget.setVisible(bool(names))
 
 
-class InterpolatePanel(Panel):
+class InterpolatePanel(FX.HeldOutFolder, Panel):
     key = "interpolate"
     title = "Interpolate"
 
@@ -202,26 +202,6 @@ class InterpolatePanel(Panel):
         for signal in (self.steps.valueChanged, self.method.currentIndexChanged, self.interpolate_labels.toggled):
             signal.connect(self.schedule)
 
-    # ----- data folder -----
-    @property
-    def data_dir(self) -> Path | None:
-        return FX.resolve_data_dir(self.chosen_dir, self.settings)
-
-    def set_data_dir(self, path: str | os.PathLike | None) -> None:
-        """Use this folder (and remember it for the other panels); reloads the test images."""
-        self.chosen_dir = Path(path) if path else None
-        if path:
-            self.settings.setValue(FX.DATA_DIR_KEY, str(path))
-        if self.entry is not None:
-            self._start_loading()
-
-    def choose_data_folder(self) -> None:
-        folder = FX.choose_folder(self, self.data_dir)
-        if folder:
-            self.set_data_dir(folder)
-
-    def show_message(self, text: str) -> None:
-        self.folder_row.set_message(FX.one_line(text) if text else "")
 
     # ----- model -----
     def set_entry(self, entry) -> None:
