@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from cvae.data import ImageDataset
+from cvae.errors import ConfigError
 from cvae.models import Classifier, GenerativeModel
 
 OnBatch = Callable[[int], None] | None
@@ -125,3 +126,110 @@ def judge_fd(judge: Classifier, real: torch.Tensor | Iterable[torch.Tensor],
     real_stats = statistics(judge_features(judge, real, batch_size), "real images")
     generated_stats = statistics(judge_features(judge, generated, batch_size), "generated images")
     return frechet_distance(*real_stats, *generated_stats)
+
+
+# ----- faces: the attribute judge's accuracy, and how well a face model obeys its attributes -----
+CONTROL_ATTRIBUTES = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat")
+
+
+def _judge_columns(judge, names: list[str]) -> None:
+    if judge.config.num_attributes != len(names):
+        raise ConfigError(f"the judge reads {judge.config.num_attributes} attributes; the data has {len(names)}")
+
+
+def _column(names: list[str], name: str) -> int:
+    if name not in names:
+        raise ConfigError(f"attribute {name!r} is not one of the data's: {', '.join(names)}")
+    return names.index(name)
+
+
+@torch.no_grad()
+def attribute_accuracy(judge, data: ImageDataset, batch_size: int = 500) -> dict:
+    """The judge on labelled faces: per attribute its accuracy, balanced accuracy and the data's positive rate, and
+    the means over attributes (plus what always answering each attribute's majority gives, for scale)."""
+    from cvae.models.attribute_judge import balanced_accuracy
+
+    _judge_columns(judge, data.label_names)
+    judge.eval()
+    predicted = judge.predict(data.images.float() / 255, batch_size).cpu()
+    truth = data.labels.bool().cpu()
+    accuracy = (predicted == truth).float().mean(0)
+    balanced = balanced_accuracy(predicted, truth)
+    rates = truth.float().mean(0)
+    per_attribute = [{"name": name, "accuracy": float(accuracy[k]), "balanced_accuracy": float(balanced[k]),
+                      "positive_rate": float(rates[k])} for k, name in enumerate(data.label_names)]
+    return {"mean_accuracy": float(accuracy.mean()), "mean_balanced_accuracy": float(balanced.mean()),
+            "majority_accuracy": float(torch.maximum(rates, 1 - rates).mean()), "per_attribute": per_attribute}
+
+
+def _decode_in_batches(model: GenerativeModel, z: torch.Tensor, labels: torch.Tensor, batch_size: int):
+    device = next(model.parameters()).device
+    return torch.cat([model.decode(z[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)).float().cpu()
+                      for i in range(0, len(z), batch_size)])
+
+
+@torch.no_grad()
+def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attributes=CONTROL_ATTRIBUTES,
+                      count: int = 1000, seed: int = 0, temperature: float = 1.0, batch_size: int = 250,
+                      on_batch: OnBatch = None) -> dict:
+    """Generation control: `count` prior samples with attribute vectors drawn like `data` (its rows in order),
+    decoded once with each attribute forced on and once forced off, same z: the judge's on-rate, off-rate and
+    their gap per attribute. A gap of 1 is perfect control; 0 means the toggle does nothing the judge can see."""
+    _judge_columns(judge, data.label_names)
+    model.eval()
+    judge.eval()
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn((count, model.latent_dim), generator=generator) * temperature
+    base = labels_like(data, count).float()
+    out, done = {}, 0
+    for name in attributes:
+        k = _column(data.label_names, name)
+        rates = []
+        for value in (1.0, 0.0):
+            labels = base.clone()
+            labels[:, k] = value
+            images = _decode_in_batches(model, z, labels, batch_size)
+            rates.append(float(judge.predict(images, batch_size)[:, k].float().mean()))
+            done += count
+            if on_batch is not None:
+                on_batch(done)
+        out[name] = {"on_rate": rates[0], "off_rate": rates[1], "gap": rates[0] - rates[1]}
+    return out
+
+
+@torch.no_grad()
+def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=CONTROL_ATTRIBUTES,
+                 count: int = 1000, batch_size: int = 250) -> dict:
+    """Editing real faces: the first `count` faces of `data` encoded to their posterior means under their own
+    attributes and decoded with one attribute flipped. Per attribute: success (the judge reads the flipped value),
+    separately for adding and removing it, and preservation (the share of the other judged attributes whose
+    reading did not change from the unedited decode's); plus the unedited decode's reconstruction error."""
+    from cvae.latent import encode_means
+
+    _judge_columns(judge, data.label_names)
+    model.eval()
+    judge.eval()
+    images = data.images[:count].float() / 255
+    labels = data.labels[:count].float()
+    z = encode_means(model, images, labels, batch_size).float().cpu()
+    reconstructions = _decode_in_batches(model, z, labels, batch_size)
+    mse = float(((reconstructions - images) ** 2).mean())
+    before = judge.predict(reconstructions, batch_size).cpu()
+    out: dict = {"faces": len(images), "reconstruction_mse": mse,
+                 "reconstruction_psnr": float(-10 * torch.log10(torch.tensor(max(mse, 1e-12)))), "attributes": {}}
+    for name in attributes:
+        k = _column(data.label_names, name)
+        target = labels.clone()
+        target[:, k] = 1 - labels[:, k]
+        after = judge.predict(_decode_in_batches(model, z, target, batch_size), batch_size).cpu()
+        flipped = after[:, k] == target[:, k].bool()
+        adding = target[:, k] == 1
+        others = torch.ones(len(data.label_names), dtype=torch.bool)
+        others[k] = False
+        out["attributes"][name] = {
+            "success": float(flipped.float().mean()),
+            "add_success": float(flipped[adding].float().mean()) if adding.any() else float("nan"),
+            "remove_success": float(flipped[~adding].float().mean()) if (~adding).any() else float("nan"),
+            "preservation": float((after[:, others] == before[:, others]).float().mean()),
+        }
+    return out

@@ -118,6 +118,8 @@ class Trainer:
         if len(train_data) < self.world.size:
             raise ConfigError(f"the training set has {len(train_data)} images, fewer than the {self.world.size} "
                               "processes sharing it")
+        if hasattr(self.model, "fit_to_data") and not bool(self.model.fitted):  # e.g. the judge's positive weights
+            self.model.fit_to_data(train_data)
         self.label_names = train_data.label_names
         self.dataset_info = train_data.describe()
         self.train_data = train_data.to(self.device)
@@ -131,6 +133,7 @@ class Trainer:
                           else torch.optim.Adam(self.model.parameters(), lr=config.learning_rate))
         self.use_amp = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
+        self.use_cpu_bf16 = config.cpu_bf16 and self.device.type == "cpu"  # bf16 needs no loss scaling
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)  # the same on every process
         self.noise_generator = torch.Generator(device=self.device).manual_seed(self.world.seed(config.seed + 1))
         torch.manual_seed(self.world.seed(config.seed + 2))  # dropout draws from the global generators
@@ -291,7 +294,8 @@ class Trainer:
         seen = int(partial["seen"]) if partial else 0
         seconds_before = float(partial.get("seconds", 0.0)) if partial else 0.0
         epoch_started = time.perf_counter()
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.use_amp else nullcontext()
+        autocast = (torch.autocast("cuda", dtype=torch.float16) if self.use_amp else
+                    torch.autocast("cpu", dtype=torch.bfloat16) if self.use_cpu_bf16 else nullcontext())
         lr = beta = None
         for batch_index in range(first + 1, batches + 1):
             if not world.distributed:

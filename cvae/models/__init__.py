@@ -8,17 +8,20 @@ from torch import nn
 
 from cvae.errors import ConfigError
 from cvae.models.capabilities import ATTRIBUTES, CLASS_LABEL, NO_LABEL, Capabilities
+from cvae.models.attribute_judge import AttributeJudge
 from cvae.models.classifier import Classifier
-from cvae.models.config import (CONFIGS, AutoencoderConfig, BetaCVAEConfig, ClassifierConfig,
+from cvae.models.config import (CONFIGS, AttributeJudgeConfig, AutoencoderConfig, BetaCVAEConfig, ClassifierConfig,
                                 ConditionalVAEConfig, ModelConfig, VAEConfig)
 from cvae.models.generative import VAE, Autoencoder, BetaCVAE, ConditionalVAE, GenerativeModel
 
 MODELS: dict[str, type[nn.Module]] = {
     "ae": Autoencoder, "vae": VAE, "cvae": ConditionalVAE, "beta-cvae": BetaCVAE, "classifier": Classifier,
+    "attribute-judge": AttributeJudge,
 }
 FAMILY_NAMES = {
     "ae": "convolutional autoencoder", "vae": "VAE", "cvae": "conditional VAE (class label)",
     "beta-cvae": "β-CVAE (multi-label attributes)", "classifier": "classifier (judge)",
+    "attribute-judge": "face-attribute judge",
 }
 
 
@@ -38,7 +41,7 @@ def config_from_dict(family: str, values: dict[str, Any]) -> ModelConfig:
 
 
 __all__ = [
-    "AutoencoderConfig", "VAEConfig", "ConditionalVAEConfig", "BetaCVAEConfig", "ClassifierConfig", "ModelConfig",
-    "Autoencoder", "VAE", "ConditionalVAE", "BetaCVAE", "Classifier", "GenerativeModel",
+    "AutoencoderConfig", "VAEConfig", "ConditionalVAEConfig", "BetaCVAEConfig", "ClassifierConfig", "AttributeJudgeConfig", "ModelConfig",
+    "Autoencoder", "VAE", "ConditionalVAE", "BetaCVAE", "Classifier", "AttributeJudge", "GenerativeModel",
     "Capabilities", "NO_LABEL", "CLASS_LABEL", "ATTRIBUTES", "MODELS", "FAMILY_NAMES", "build_model", "config_class", "config_from_dict",
 ]

@@ -109,7 +109,7 @@ class BetaCVAEConfig(ModelConfig):
     likelihood: str = "gaussian"
     num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
     label_channels: bool = True
-    label_every_layer: bool = False
+    label_every_layer: bool = option(False, "feed the label to every decoder layer, not only the first")
 
     @property
     def label_dim(self) -> int:
@@ -136,6 +136,29 @@ class ClassifierConfig(ImageModelConfig):
         return self.num_classes
 
 
+@dataclass
+class AttributeJudgeConfig(ImageModelConfig):
+    """Face-attribute judge: one sigmoid output per attribute, read on generated and edited faces."""
+
+    family: ClassVar[str] = "attribute-judge"
+    label_kind: ClassVar[str] = "attributes"
+    image_channels: int = 3
+    image_size: tuple[int, int] = (64, 64)
+    conv_channels: tuple[int, ...] = (32, 64, 128, 256, 256)
+    hidden_dim: int = 256
+    num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
+    dropout: float = option(0.3, "judge: dropout before each fully connected layer", low=0, high=1, high_open=True)
+    augment_shift: int = option(3, "judge: train on images shifted by up to this many pixels (and mirrored)", low=0)
+    positive_weighting: float = option(
+        0.5, "attribute judge: weight positives by (negatives/positives)^this, from the training data (0: off, "
+        "1: fully balanced); rare attributes need it", low=0, high=1)
+
+    @property
+    def label_dim(self) -> int:
+        return self.num_attributes
+
+
 CONFIGS: dict[str, type[ImageModelConfig]] = {
-    c.family: c for c in (AutoencoderConfig, VAEConfig, ConditionalVAEConfig, BetaCVAEConfig, ClassifierConfig)
+    c.family: c for c in (AutoencoderConfig, VAEConfig, ConditionalVAEConfig, BetaCVAEConfig, ClassifierConfig,
+                             AttributeJudgeConfig)
 }

@@ -1,0 +1,193 @@
+"""The face-attribute judge and the control metrics, on tiny worlds whose right answers are known in closed form.
+
+A 'face' here is a 1×1×A image whose pixel k is attribute k (1: has it). A pixel judge reads pixel k; a faithful
+generator draws its label; a deaf one draws a pattern of z whatever the label. The real AttributeJudge is checked
+for what it adds: positive weights from the data, tuned thresholds, one fit per run, bfloat16 training.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from cvae.data import ImageDataset
+from cvae.metrics import attribute_accuracy, attribute_control, edit_control
+from cvae.models import AttributeJudgeConfig, build_model
+from cvae.models.attribute_judge import balanced_accuracy, choose_thresholds
+from trainer import TrainConfig, Trainer
+
+A = 6
+NAMES = ["Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat"]
+
+
+def faces(labels: torch.Tensor) -> ImageDataset:
+    images = (labels.reshape(-1, 1, 1, A).float() * 255).to(torch.uint8)
+    return ImageDataset("celeba", "test", images, labels.to(torch.uint8), list(NAMES), "attributes")
+
+
+def random_labels(n: int, seed: int = 0) -> torch.Tensor:
+    return (torch.rand(n, A, generator=torch.Generator().manual_seed(seed)) < 0.3).to(torch.uint8)
+
+
+class PixelJudge(nn.Module):
+    """Reads attribute k from pixel k, optionally wrong on the attributes in `flip`."""
+
+    def __init__(self, flip=()):
+        super().__init__()
+        self.config = SimpleNamespace(num_attributes=A)
+        self.flip = list(flip)
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def predict(self, images: torch.Tensor, batch_size: int = 0) -> torch.Tensor:
+        read = images.reshape(len(images), A) > 0.5
+        read[:, self.flip] = ~read[:, self.flip]
+        return read
+
+
+class PixelGenerator(nn.Module):
+    """decode(z, y): pixel k = y_k (faithful), or z_k > 0 whatever y (deaf); `also` lights attribute `also[1]`
+    whenever attribute `also[0]` is asked for (an edit that drags a neighbour along)."""
+
+    def __init__(self, faithful: bool = True, also: tuple[int, int] | None = None):
+        super().__init__()
+        self.latent_dim = A
+        self.faithful, self.also = faithful, also
+        self.anchor = nn.Parameter(torch.zeros(1))
+        self.decodes = 0
+
+    def encode(self, x: torch.Tensor, labels=None):
+        return x.reshape(len(x), A) - 0.5, None
+
+    def decode(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.decodes += 1
+        out = labels.float().clone() if self.faithful else (z > 0).float()
+        if self.also is not None:
+            out[:, self.also[1]] = torch.maximum(out[:, self.also[1]], labels[:, self.also[0]].float())
+        return out.reshape(-1, 1, 1, A)
+
+
+def test_balanced_accuracy_is_the_mean_of_both_rates_and_a_half_for_a_constant_answer():
+    truth = torch.tensor([[1], [0], [0], [0]]).bool()
+    assert balanced_accuracy(torch.zeros(4, 1).bool(), truth).item() == pytest.approx(0.5)
+    assert balanced_accuracy(torch.tensor([[1], [1], [0], [0]]).bool(), truth).item() == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_thresholds_split_the_classes_and_still_call_a_rare_attribute():
+    logits = torch.tensor([[-2.0, -3.0], [-1.0, -2.5], [1.0, -2.0], [2.0, -1.0], [3.0, -1.5]])
+    truth = torch.tensor([[0, 0], [0, 0], [1, 0], [1, 1], [1, 0]])
+    thresholds = choose_thresholds(logits, truth)
+    assert thresholds[0].item() == pytest.approx(0.0)  # halfway between the classes
+    # the rare attribute's only positive has the top logit, which is far below 0: plain 0.5 would never call it
+    assert -1.5 < thresholds[1].item() < -1.0
+    assert ((logits > thresholds) == truth.bool()).all()
+
+
+def test_attribute_accuracy_reports_each_attribute_against_the_data():
+    labels = random_labels(200)
+    report = attribute_accuracy(PixelJudge(flip=[2]), faces(labels))
+    rows = {row["name"]: row for row in report["per_attribute"]}
+    assert rows["Smiling"]["accuracy"] == 1.0 and rows["Smiling"]["balanced_accuracy"] == 1.0
+    assert rows["Male"]["accuracy"] == 0.0 and rows["Male"]["balanced_accuracy"] == 0.0
+    assert rows["Mustache"]["positive_rate"] == pytest.approx(labels[:, 4].float().mean().item())
+    assert report["mean_accuracy"] == pytest.approx(5 / 6)
+    rates = labels.float().mean(0)
+    assert report["majority_accuracy"] == pytest.approx(torch.maximum(rates, 1 - rates).mean().item())
+
+
+def test_a_faithful_generator_has_full_control_and_a_deaf_one_none():
+    data = faces(random_labels(100))
+    faithful = attribute_control(PixelGenerator(True), PixelJudge(), data, NAMES, count=300, seed=1)
+    assert all(row == {"on_rate": 1.0, "off_rate": 1.0 - 1.0, "gap": 1.0} for row in faithful.values())
+    deaf = attribute_control(PixelGenerator(False), PixelJudge(), data, NAMES, count=300, seed=1)
+    z = torch.randn(300, A, generator=torch.Generator().manual_seed(1))
+    for k, name in enumerate(NAMES):
+        share = (z[:, k] > 0).float().mean().item()  # the same z decoded both ways: the judge sees no difference
+        assert deaf[name] == pytest.approx({"on_rate": share, "off_rate": share, "gap": 0.0})
+
+
+def test_editing_with_a_faithful_generator_flips_exactly_the_asked_attribute():
+    labels = random_labels(120, seed=3)
+    report = edit_control(PixelGenerator(True), PixelJudge(), faces(labels), NAMES, count=100)
+    assert report["faces"] == 100 and report["reconstruction_mse"] == 0.0
+    for row in report["attributes"].values():
+        assert row == {"success": 1.0, "add_success": 1.0, "remove_success": 1.0, "preservation": 1.0}
+
+
+def test_an_edit_that_drags_a_neighbour_along_loses_preservation():
+    labels = torch.zeros(50, A, dtype=torch.uint8)  # nobody smiles or wears a hat yet
+    report = edit_control(PixelGenerator(True, also=(0, 5)), PixelJudge(), faces(labels), NAMES, count=50)
+    smiling = report["attributes"]["Smiling"]
+    assert smiling["success"] == 1.0 and smiling["add_success"] == 1.0
+    assert smiling["preservation"] == pytest.approx(1 - 1 / (A - 1))  # the hat appeared on every face
+    assert report["attributes"]["Eyeglasses"]["preservation"] == 1.0
+
+
+def test_a_judge_that_reads_other_attributes_is_refused():
+    data = faces(random_labels(10))
+    judge = PixelJudge()
+    judge.config = SimpleNamespace(num_attributes=40)
+    with pytest.raises(Exception, match="judge reads 40 attributes; the data has 6"):
+        attribute_control(PixelGenerator(), judge, data, NAMES, count=10)
+
+
+def tiny_faces(n: int = 64, seed: int = 0) -> ImageDataset:
+    generator = torch.Generator().manual_seed(seed)
+    labels = (torch.rand(n, A, generator=generator) < torch.tensor([0.5, 0.1, 0.4, 0.2, 0.05, 0.3])).to(torch.uint8)
+    images = torch.randint(0, 256, (n, 3, 16, 16), generator=generator, dtype=torch.uint8)
+    images[:, 0, :4, :4] = labels[:, :1, None].expand(-1, 4, 4) * 255  # something to learn
+    return ImageDataset("celeba", "train", images, labels, list(NAMES), "attributes")
+
+
+def judge_config(**overrides) -> AttributeJudgeConfig:
+    return AttributeJudgeConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=8, num_attributes=A,
+                                **overrides)
+
+
+def test_positive_weights_come_from_the_training_data_once_per_run(tmp_path):
+    data = tiny_faces()
+    judge = build_model(judge_config(positive_weighting=0.5))
+    assert judge.positive_weight.tolist() == [1.0] * A
+    trainer = Trainer(judge, data, None, TrainConfig(epochs=1, batch_size=16, sample_count=0), tmp_path / "j.pt")
+    rates = data.labels.float().mean(0).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(judge.positive_weight, ((1 - rates) / rates) ** 0.5)
+    trainer.run()
+    other = tiny_faces(seed=5)  # a resumed run keeps the weights it trained with, whatever data it resumes on
+    resumed = Trainer.resume(tmp_path / "j.pt", other, None, epochs=2)
+    assert torch.allclose(resumed.model.positive_weight, ((1 - rates) / rates) ** 0.5)
+
+
+def test_positive_weights_make_missing_a_rare_attribute_cost_more():
+    judge = build_model(judge_config()).eval()
+    data = tiny_faces()
+    images, labels = data.images.float() / 255, data.labels
+    plain = judge.loss(images, labels)["loss"]
+    judge.fit_to_data(data)
+    assert judge.loss(images, labels)["loss"] > plain
+
+
+def test_predict_and_probabilities_use_the_tuned_thresholds():
+    judge = build_model(judge_config()).eval()
+    images = tiny_faces().images.float() / 255
+    logits = judge.logits(images)
+    judge.thresholds.copy_(logits.median(0).values)
+    assert torch.equal(judge.predict(images), logits > judge.thresholds)
+    assert torch.equal(judge.probabilities(images) > 0.5, judge.predict(images))
+
+
+def test_cpu_bfloat16_training_is_applied_and_tracks_float32(tmp_path):
+    from cvae.models import BetaCVAEConfig
+
+    data = tiny_faces(32)
+    losses = {}
+    for bf16 in (False, True):
+        model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
+                                           num_attributes=A))
+        trainer = Trainer(model, data, None, TrainConfig(epochs=1, batch_size=32, seed=3, cpu_bf16=bf16,
+                                                         device="cpu", sample_count=0), tmp_path / f"{bf16}.pt")
+        assert trainer.use_cpu_bf16 is bf16
+        losses[bf16] = trainer.run().history[-1]["train_loss"]
+    assert losses[True] != losses[False]  # the autocast really ran
+    assert losses[True] == pytest.approx(losses[False], rel=0.02)
