@@ -50,11 +50,11 @@ def face_jpeg(path: Path, rng: np.random.Generator, height: int, width: int) -> 
     Image.fromarray((rng.random((height, width, 3)) * 255).astype(np.uint8)).save(path, format="JPEG")
 
 
-def make_celeba_hq(root: Path, count: int = 20, size: int = 16, seed: int = 0) -> Path:
+def make_celeba_hq(root: Path, count: int = 20, size: int = 16, seed: int = 0, names=ATTRIBUTES) -> Path:
     """CelebA-HQ style: images/N.jpg (1-based) + CelebAMask-HQ-attribute-anno.txt."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
-    lines = [str(count), " ".join(ATTRIBUTES)]
+    lines = [str(count), " ".join(names)]
     for n in range(1, count + 1):
         face_jpeg(root / "images" / f"{n}.jpg", rng, size, size)
         lines.append(f"{n}.jpg " + " ".join(rng.choice(["1", "-1"], size=40)))

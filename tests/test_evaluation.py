@@ -19,6 +19,7 @@ from cvae.errors import CheckpointError, ConfigError, DatasetError, MissingWeigh
 from cvae.models import build_model
 from tests.conftest import CONFIGS, make_checkpoint
 from tests.formats import make_mnist
+from tests.test_explorer_edit import CELEBA_NAMES
 from trainer import eval_cli
 from trainer.evaluation import (EvaluationCallback, EvaluationCancelled, bundled_judge, evaluate_checkpoint,
                                 report_path)
@@ -213,20 +214,85 @@ def test_a_judge_that_is_not_a_judge_or_reads_other_images_is_refused(tmp_path, 
     with pytest.raises(ConfigError, match="other.pt is a vae model, not a judge"):
         quick(cvae, data, other)
     face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
-    with pytest.raises(ConfigError, match="reads 1×28×28 images but the model makes 3×16×16"):
-        quick(face, data, make_checkpoint(tmp_path / "j.pt", "classifier"), metrics="judge-fd")
+    with pytest.raises(ConfigError, match="reads 3×32×32 images but the model makes 3×16×16"):
+        quick(face, data, face_judge(tmp_path / "j.pt", size=32), metrics="editing")
 
 
-def test_a_face_model_without_a_judge_gets_its_loss_and_says_what_was_skipped(tmp_path):
+def test_a_face_model_without_a_judge_gets_its_loss_and_says_what_was_skipped(tmp_path, monkeypatch):
     from tests.formats import make_celeba_hq
 
+    monkeypatch.setattr("trainer.evaluation.bundled_judge", lambda dataset: None)  # as on a checkout without one
     data = tmp_path / "faces"
     make_celeba_hq(data / "celebahq64", count=20, size=16)
     face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
     result = evaluate_checkpoint(face, data_dir=data, device="cpu", fid_samples=10)
     assert result["metrics"]["test_images"] > 0 and "test_nelbo" in result["metrics"]
-    assert "no judge for this data set (none bundled for 'celeba'; pass --judge PATH)" in result["skipped"]["judge-fd"]
+    assert ("no attribute judge for this data set (none bundled for 'celeba'; pass --judge PATH)"
+            in result["skipped"]["attribute-control"])
+    assert "judge Fréchet distance is defined on the digit judge's features" in result["skipped"]["judge-fd"]
     assert "not conditioned on a class label" in result["skipped"]["conditional-accuracy"]
+
+
+def face_judge(path, attributes: int = 40, size: int = 16):
+    from cvae.models import AttributeJudgeConfig
+
+    torch.manual_seed(3)
+    judge = build_model(AttributeJudgeConfig(image_size=(size, size), conv_channels=(4, 8), hidden_dim=8,
+                                             num_attributes=attributes)).eval()
+    checkpoint = Checkpoint(model=judge, label_names=CELEBA_NAMES[:attributes],
+                            dataset={"name": "celeba", "split": "train", "count": 8, "channels": 3,
+                                     "image_size": [size, size], "label_kind": "attributes"},
+                            train_config={"epochs": 1}, epoch=1)
+    return save_checkpoint(checkpoint, path)
+
+
+def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_judge(tmp_path, capsys):
+    from cvae.data import load_dataset
+    from cvae.metrics import attribute_control, edit_control
+    from tests.formats import make_celeba_hq
+
+    data = tmp_path / "faces"
+    make_celeba_hq(data / "celebahq64", count=40, size=16, names=CELEBA_NAMES)
+    face, judge = make_checkpoint(tmp_path / "face.pt", "beta-cvae"), face_judge(tmp_path / "judge.pt")
+    recorder = Recorder()
+    result = evaluate_checkpoint(face, data_dir=data, judge_path=judge, device="cpu", control_samples=7,
+                                 progress=recorder)
+    control, editing = result["metrics"]["attribute_control"], result["metrics"]["editing"]
+    six = ["Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat"]
+    assert list(control) == six and list(editing["attributes"]) == six
+    # the same figures as the metric functions give for the same model, judge, held-out faces and seed
+    model, judge_model = load_checkpoint(face).model.eval(), load_checkpoint(judge).model.float().eval()
+    test = load_dataset("celeba", data, "test", image_size=16)
+    assert control == attribute_control(model, judge_model, test, six, count=7, seed=0)
+    assert editing == edit_control(model, judge_model, test, six, count=len(test))
+    assert result["samples"]["attribute-control"] == 2 * 6 * 7
+    ticks = [p for p in recorder.progress if p[2] == "attribute control"]
+    assert ticks[-1] == (2 * 6 * 7, 2 * 6 * 7, "attribute control") and len(ticks) == 2 * 6
+    assert load_checkpoint(face).metrics["attribute_control"] == control  # written into the checkpoint
+    assert json.loads(report_path(face).read_text())[-1]["metrics"]["editing"] == editing
+    assert eval_cli.main([str(face), "--data-dir", str(data), "--judge", str(judge), "--metrics",
+                          "attribute-control", "--no-update", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "attribute_control" in out and "Wearing_Hat" in out and "gap" in out
+
+
+def test_attribute_metrics_need_an_attribute_judge_and_the_measured_attributes(tmp_path):
+    from tests.formats import make_celeba_hq
+
+    data = tmp_path / "faces"
+    make_celeba_hq(data / "celebahq64", count=20, size=16)  # attribute names other than CelebA's
+    face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
+    with pytest.raises(ConfigError, match="is a classifier model, not an attribute judge"):
+        evaluate_checkpoint(face, "editing", data_dir=data, device="cpu",
+                            judge_path=make_checkpoint(tmp_path / "digit-judge.pt", "classifier"))
+    with pytest.raises(ConfigError, match="reads 39 attributes but the model takes 40"):
+        evaluate_checkpoint(face, "editing", data_dir=data, device="cpu",
+                            judge_path=face_judge(tmp_path / "j39.pt", attributes=39))
+    with pytest.raises(ConfigError, match="editing does not apply: the celeba test set has none of the measured "
+                                          "attributes"):
+        evaluate_checkpoint(face, "editing", data_dir=data, device="cpu", judge_path=face_judge(tmp_path / "j.pt"))
+    result = evaluate_checkpoint(face, data_dir=data, device="cpu", judge_path=face_judge(tmp_path / "j.pt"))
+    assert "has none of the measured attributes" in result["skipped"]["attribute-control"]
 
 
 def test_wrong_data_and_bad_files_are_named(tmp_path, cvae, judge):

@@ -36,8 +36,9 @@ def _positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG, description="Evaluate a checkpoint on its data set's test split: held-out loss, conditional "
-        "accuracy, judge Fréchet distance, FID. The figures go into the checkpoint's metrics and are appended to "
-        "NAME.eval.json beside it.",
+        "accuracy, judge Fréchet distance, FID; for face models attribute control (prior samples with each of six "
+        "attributes forced on and off) and editing of held-out faces, both read by the attribute judge. The figures "
+        "go into the checkpoint's metrics and are appended to NAME.eval.json beside it.",
         epilog="example: cvae-eval runs/digits.pt --data-dir ../shared/data --metrics loss,conditional-accuracy")
     parser.add_argument("checkpoint", help="the checkpoint file (.pt) to evaluate")
     parser.add_argument("--metrics", help=f"comma-separated, some of {','.join(METRICS)} (default: every one that "
@@ -48,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inception-weights", metavar="PATH",
                         help="the FID Inception weights pt_inception-2015-12-05-6726825d.pth, if not in torch "
                         "hub's cache (default: $CVAE_INCEPTION_WEIGHTS)")
-    parser.add_argument("--judge", metavar="PATH", help="judge checkpoint (a classifier) for conditional accuracy "
-                        "and the judge Fréchet distance (default: the bundled digit judge for MNIST)")
+    parser.add_argument("--judge", metavar="PATH", help="judge checkpoint: a classifier for conditional accuracy "
+                        "and the judge Fréchet distance, an attribute judge for attribute control and editing (default: "
+                        "the bundled judge for MNIST or CelebA)")
     parser.add_argument("--data-dir", help="data folder (default: $CVAE_DATA_DIR)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N], mps")
     parser.add_argument("--fid-cache", metavar="DIR", help="folder for cached FID reference statistics "
@@ -112,6 +114,14 @@ class EvaluationProgress(EvaluationCallback):
 
 
 def format_value(key: str, value) -> str:
+    if isinstance(value, dict):  # attribute control / editing: one line per attribute
+        lines = []
+        for name, row in value.items():
+            if isinstance(row, dict):
+                lines.append(f"\n  {name:14s} " + "  ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in row.items()))
+            else:
+                lines.append(f"\n  {name:14s} {format_value(name, row)}")
+        return "".join(lines)
     if isinstance(value, list):
         return ", ".join(format_value(key, v) for v in value)
     if isinstance(value, int):

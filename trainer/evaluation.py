@@ -26,13 +26,17 @@ from cvae.checkpoint import load_checkpoint, read_checkpoint_dict
 from cvae.data import load_dataset
 from cvae.device import resolve_device
 from cvae.errors import ConfigError, CvaeError, DatasetError, OutputWriteError, ResourceError
-from cvae.metrics import (classifier_accuracy, conditional_accuracy, generated_batches, judge_features,
-                          labels_like, mean_loss_terms)
+from cvae.metrics import (CONTROL_ATTRIBUTES, attribute_accuracy, attribute_control, classifier_accuracy,
+                          conditional_accuracy, edit_control, generated_batches, judge_features, labels_like,
+                          mean_loss_terms)
 
-METRICS = ("loss", "conditional-accuracy", "judge-fd", "fid")
+METRICS = ("loss", "conditional-accuracy", "judge-fd", "fid", "attribute-control", "editing")
+ATTRIBUTE_METRICS = ("attribute-control", "editing")
+CONTROL_SAMPLES = 1_000  # prior samples per attribute, decoded forced on and forced off (the face model's card)
+EDITED_FACES = 1_000     # held-out faces edited per attribute
 DEFAULT_FID_SAMPLES = 10_000
 CONDITIONAL_PER_CLASS = 1_000  # prior samples per class for conditional accuracy (as the bundled models' cards)
-BUNDLED_JUDGES = {"mnist": "mnist-judge.pt"}  # the judge used when none is given, per data set
+BUNDLED_JUDGES = {"mnist": "mnist-judge.pt", "celeba": "celeba-judge.pt"}  # the judge used when none is given, per data set
 
 
 class EvaluationCancelled(Exception):
@@ -56,7 +60,7 @@ def report_path(checkpoint: str | os.PathLike) -> Path:
 
 
 def bundled_judge(dataset: str) -> Path | None:
-    """The bundled judge for a data set (the digit judge for MNIST), or None."""
+    """The bundled judge for a data set (the digit judge for MNIST, the attribute judge for faces), or None."""
     name = BUNDLED_JUDGES.get(dataset)
     if name is None:
         return None
@@ -159,13 +163,22 @@ def _plan(requested: tuple[str, ...] | None, capabilities, judge, judge_source: 
         else None)
     reasons["judge-fd"] = (
         f"{name} has no prior to sample from (an autoencoder or classifier)" if not prior
+        else f"{name} takes attributes: the judge Fréchet distance is defined on the digit judge's features; "
+             "attribute-control and editing measure a face model" if capabilities.label_kind == "attributes"
         else f"no judge for this data set ({judge_source})" if judge is None
         else None)
+    for metric in ATTRIBUTE_METRICS:
+        reasons[metric] = (
+            f"{name} is not conditioned on attributes" if not capabilities.takes_attributes
+            else f"{name} has no prior to sample from" if metric == "attribute-control" and not prior
+            else f"no attribute judge for this data set ({judge_source})" if judge is None
+            else None)
     reasons["fid"] = (f"{name} has no prior to sample from (an autoencoder or classifier)" if not prior
                       else fid_available)
     if requested is None:
         chosen = [m for m in METRICS if reasons[m] is None]
-        return chosen, {m: reasons[m] for m in METRICS if reasons[m] is not None}
+        quiet = () if capabilities.takes_attributes else ATTRIBUTE_METRICS  # face metrics: no news for digits
+        return chosen, {m: reasons[m] for m in METRICS if reasons[m] is not None and m not in quiet}
     for metric in requested:
         if reasons[metric] is not None:
             raise ConfigError(f"{metric} does not apply: {reasons[metric]}")
@@ -178,13 +191,18 @@ def _load_judge(judge_path, dataset: str, model, device) -> tuple[object | None,
     if path is None:
         return None, f"none bundled for {dataset!r}; pass --judge PATH"
     judge_checkpoint = load_checkpoint(path, device)
-    if judge_checkpoint.family != "classifier":
-        raise ConfigError(f"--judge {path} is a {judge_checkpoint.family} model, not a judge (a classifier)")
-    judge = judge_checkpoint.model.eval()
+    wanted = "attribute-judge" if model.capabilities.takes_attributes else "classifier"
+    if judge_checkpoint.family != wanted:
+        what = "an attribute judge" if wanted == "attribute-judge" else "a judge (a classifier)"
+        raise ConfigError(f"--judge {path} is a {judge_checkpoint.family} model, not {what}")
+    judge = judge_checkpoint.model.float().eval()
     want, have = model.capabilities.image_shape, judge.capabilities.image_shape
     if want != have:
         raise ConfigError(f"the judge {path} reads {have[0]}×{have[1]}×{have[2]} images but the model makes "
                           f"{want[0]}×{want[1]}×{want[2]}")
+    if model.capabilities.takes_attributes and judge.config.num_attributes != model.capabilities.label_count:
+        raise ConfigError(f"the judge {path} reads {judge.config.num_attributes} attributes but the model takes "
+                          f"{model.capabilities.label_count}")
     if model.capabilities.takes_class and judge.config.num_classes != model.capabilities.label_count:
         raise ConfigError(f"the judge {path} tells {judge.config.num_classes} classes but the model has "
                           f"{model.capabilities.label_count}")
@@ -196,14 +214,17 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
                         fid_samples: int = DEFAULT_FID_SAMPLES, inception_weights: str | os.PathLike | None = None,
                         device: str = "auto", progress: EvaluationCallback | None = None, cancel=None, *,
                         fid_cache: str | os.PathLike | None = None, fid_network=None,
-                        conditional_per_class: int = CONDITIONAL_PER_CLASS, seed: int = 0, batch_size: int = 1000,
+                        conditional_per_class: int = CONDITIONAL_PER_CLASS, control_samples: int = CONTROL_SAMPLES,
+                        seed: int = 0, batch_size: int = 1000,
                         update_checkpoint: bool = True) -> dict:
     """Evaluate the checkpoint at `path` on its data set's test split and record the figures.
 
-    metrics: names from METRICS ("loss", "conditional-accuracy", "judge-fd", "fid"), as a list or "a,b". None
-        (the default) runs every metric that applies to the model: conditional accuracy for class-conditional
-        models, the Fréchet distances for models with a prior, those needing a judge only when there is one
-        (`judge_path`, else the bundled digit judge for MNIST), FID only when the Inception weights are found.
+    metrics: names from METRICS ("loss", "conditional-accuracy", "judge-fd", "fid", "attribute-control",
+        "editing"), as a list or "a,b". None (the default) runs every metric that applies to the model: conditional
+        accuracy for class-conditional models, attribute control and editing for attribute models (face models),
+        the Fréchet distances for models with a prior, those needing a judge only when there is one
+        (`judge_path`, else the bundled judge: the digit judge for MNIST, the attribute judge for CelebA), FID only
+        when the Inception weights are found.
         A metric named explicitly that cannot apply is a ConfigError; "fid" without weights a MissingWeightsError.
     data_dir: the data folder (else $CVAE_DATA_DIR); the data set is the one the checkpoint records.
     fid_samples: generated images for FID and the judge Fréchet distance (≥ 2; below 2,048 the result carries a
@@ -261,8 +282,8 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
     if not dataset:
         raise ConfigError(f"{path} does not record which data set it was trained on; cannot pick its test set")
 
-    wants_judge = capabilities.generative and (requested is None
-                                               or bool({"conditional-accuracy", "judge-fd"} & set(requested)))
+    judged = {"conditional-accuracy", "judge-fd", *ATTRIBUTE_METRICS}
+    wants_judge = capabilities.generative and (requested is None or bool(judged & set(requested)))
     judge, judge_source = (_load_judge(judge_path, dataset, model, torch_device) if wants_judge
                            else (None, "not needed"))
     fid_available = None
@@ -286,6 +307,14 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
         c, h, w = capabilities.image_shape
         raise DatasetError(f"the {dataset} test set has {test.channels}×{test.image_size[0]}×{test.image_size[1]} "
                            f"images but {path.name} was trained on {c}×{h}×{w}")
+
+    present = [a for a in CONTROL_ATTRIBUTES if a in test.label_names]
+    for metric in [m for m in ATTRIBUTE_METRICS if m in chosen] if not present else []:
+        reason = f"the {dataset} test set has none of the measured attributes ({', '.join(CONTROL_ATTRIBUTES)})"
+        if requested is not None:
+            raise ConfigError(f"{metric} does not apply: {reason}")
+        chosen.remove(metric)
+        skipped[metric] = reason
 
     results: dict = {}
     samples: dict = {}
@@ -312,6 +341,21 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
             results.update(conditional_accuracy=overall, conditional_accuracy_per_class=per_class,
                            conditional_samples=count)
             samples["conditional-accuracy"] = count
+        if "attribute-control" in chosen:
+            check_cancel()
+            count = 2 * len(present) * control_samples
+            callback.on_phase(f"attribute control: {control_samples} prior samples × {len(present)} attributes, "
+                              "each forced on and off")
+            results["attribute_control"] = attribute_control(model, judge, test, present, count=control_samples,
+                                                             seed=seed, on_batch=ticker("attribute control", count))
+            samples["attribute-control"] = count
+        if "editing" in chosen:
+            check_cancel()
+            faces = min(EDITED_FACES, len(test))
+            callback.on_phase(f"editing {faces} held-out faces, one attribute at a time")
+            results["editing"] = edit_control(model, judge, test, present, count=faces)
+            results["judge_attribute_accuracy"] = attribute_accuracy(judge, test)["mean_accuracy"]
+            samples["editing"] = faces
         distances = [m for m in ("judge-fd", "fid") if m in chosen]
         if distances:
             results.update(_frechet_distances(distances, model, test, judge, network, fid_samples, fid_cache,
@@ -336,7 +380,7 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
     record = {
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": path.name, "epoch": checkpoint.epoch, "metrics": results, "samples": samples,
-        "judge": judge_source if judge is not None and {"conditional-accuracy", "judge-fd"} & set(chosen) else None,
+        "judge": judge_source if judge is not None and judged & set(chosen) else None,
         "inception": _network_description(network, inception_weights) if network is not None else None,
         "data": {"dataset": dataset, "split": "test", "images": len(test)},
         "device": str(torch_device), "seed": seed, "skipped": skipped, "notes": notes,
