@@ -96,6 +96,7 @@ def card_rows(entry) -> list[tuple[str, str]]:
         if parts:
             rows.append(("Training", html.escape(", ".join(parts))))
     metrics = dict(checkpoint.metrics)
+    rows += face_rows(metrics)
     for key, label, kind in METRICS:
         if key in metrics:
             rows.append((label, format_metric(metrics.pop(key), kind)))
@@ -125,3 +126,42 @@ class ModelCard(QtWidgets.QLabel):
                         f"<td>{value}</td></tr>" for label, value in card_rows(entry))
         self.setText(f"<table cellspacing='2'>{cells}</table>")
         self.setToolTip(str(entry.path))
+
+
+def face_rows(metrics: dict) -> list[tuple[str, str]]:
+    """The face figures, taken out of `metrics`: attribute control and editing per attribute (a face model), the
+    judge's accuracy per attribute (an attribute judge), each as one readable row."""
+    rows = []
+    control = metrics.pop("attribute_control", None)
+    if isinstance(control, dict):
+        for name, row in control.items():
+            if isinstance(row, dict) and {"on_rate", "off_rate", "gap"} <= set(row):
+                rows.append((html.escape(f"Control: {name.replace('_', ' ')}"),
+                             f"on {100 * row['on_rate']:.0f} % · off {100 * row['off_rate']:.0f} % · "
+                             f"gap {row['gap']:.2f}"))
+    editing = metrics.pop("editing", None)
+    if isinstance(editing, dict):
+        for name, row in (editing.get("attributes") or {}).items():
+            if isinstance(row, dict) and {"add_success", "remove_success", "preservation"} <= set(row):
+                rows.append((html.escape(f"Edit: {name.replace('_', ' ')}"),
+                             f"added {100 * row['add_success']:.0f} % · removed {100 * row['remove_success']:.0f} % "
+                             f"· others kept {100 * row['preservation']:.1f} %"))
+        if isinstance(editing.get("reconstruction_mse"), (int, float)):
+            rows.append(("Reconstruction error", f"MSE {editing['reconstruction_mse']:.4f} "
+                                                 f"(PSNR {editing.get('reconstruction_psnr', float('nan')):.1f} dB)"))
+    per_attribute = metrics.pop("per_attribute", None)
+    for key, label in (("mean_accuracy", "Mean accuracy (held out)"),
+                       ("mean_balanced_accuracy", "Mean balanced accuracy"),
+                       ("majority_accuracy", "Majority-class baseline")):
+        if isinstance(metrics.get(key), (int, float)):
+            rows.append((label, format_metric(metrics.pop(key), "percent")))
+    if isinstance(per_attribute, list):
+        for row in per_attribute:
+            if isinstance(row, dict) and row.get("name") in FACE_ATTRIBUTES_SHOWN:
+                rows.append((html.escape(row["name"].replace("_", " ")),
+                             f"accuracy {100 * row['accuracy']:.1f} % · balanced {100 * row['balanced_accuracy']:.1f} %"
+                             f" · {100 * row['positive_rate']:.1f} % of faces"))
+    return rows
+
+
+FACE_ATTRIBUTES_SHOWN = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat")

@@ -26,13 +26,32 @@ METRICS = (
      "Fréchet distance between samples and test images in the judge's own features (not FID; no download)"),
     ("fid", "FID (Inception)", lambda c: c.generative,
      "Fréchet Inception Distance with pytorch-fid's weights (a file you provide once)"),
+    ("attribute-control", "Attribute control", lambda c: c.takes_attributes and c.variational,
+     "Prior samples decoded with each of six attributes forced on and off: the attribute judge's on-rate, off-rate "
+     "and gap"),
+    ("editing", "Editing real faces", lambda c: c.takes_attributes,
+     "Held-out faces re-decoded with one attribute flipped: how often the judge sees the flip, and how many other "
+     "attributes stay as they were"),
 )
 REPORT_SUFFIX = ".eval.json"
 
 
+def shown_figures(metrics: dict) -> dict:
+    """The numbers of a metrics record, with the face figures flattened to one column per attribute."""
+    out = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    for name, row in (metrics.get("attribute_control") or {}).items():
+        if isinstance(row, dict) and isinstance(row.get("gap"), (int, float)):
+            out[f"gap {name}"] = row["gap"]
+    editing = metrics.get("editing") or {}
+    for name, row in (editing.get("attributes") or {}).items() if isinstance(editing, dict) else ():
+        if isinstance(row, dict) and isinstance(row.get("success"), (int, float)):
+            out[f"edit {name}"] = row["success"]
+    return out
+
+
 def past_results(entry) -> list[tuple[str, dict]]:
     """(where, metrics) rows: the checkpoint's own metrics first, then every record of its JSON report."""
-    rows = [("checkpoint", {k: v for k, v in entry.checkpoint.metrics.items() if isinstance(v, (int, float))})]
+    rows = [("checkpoint", shown_figures(entry.checkpoint.metrics))]
     path = report_path(Path(entry.path))
     try:
         records = json.loads(path.read_text()) if path.is_file() else []
@@ -43,8 +62,7 @@ def past_results(entry) -> list[tuple[str, dict]]:
     for record in records if isinstance(records, list) else []:
         if isinstance(record, dict):
             metrics = record.get("metrics", record)
-            rows.append((str(record.get("time", record.get("timestamp", "report"))),
-                         {k: v for k, v in metrics.items() if isinstance(v, (int, float))}))
+            rows.append((str(record.get("time", record.get("timestamp", "report"))), shown_figures(metrics)))
     return rows
 
 
