@@ -14,6 +14,7 @@ from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
 from explorer.jobs import JobRunner
 from explorer.panels.latent_map import LatentMapPanel, gestures
+from explorer.judges import judge_for
 from explorer.panels.edit import EditPanel
 from explorer.panels.evaluate import EvaluatePanel
 from explorer.panels.interpolate import InterpolatePanel
@@ -205,6 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.tabs.setTabEnabled(index, usable)
                 self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
                 panel.set_entry(entry if usable else None)
+            self.edit_panel.set_judge(judge_for(entry, self.model_list.entries))
             if self.tabs.isTabEnabled(self._preferred_tab):
                 self.tabs.setCurrentIndex(self._preferred_tab)
             elif not self.tabs.isTabEnabled(self.tabs.currentIndex()):

@@ -1,12 +1,13 @@
-"""Bundled checkpoints, trained by the project on real MNIST (see scripts/build_bundled_models.py)."""
+"""Bundled checkpoints, trained by the project on real MNIST (scripts/build_bundled_models.py) and CelebA-HQ
+(scripts/build_face_models.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
-# The order the explorer lists them in: the latent map's model first, the judge last.
-ORDER = ("mnist-cvae.pt", "mnist-vae.pt", "mnist-ae.pt", "mnist-judge.pt")
+# The order the explorer lists them in: the latent map's model first, then the face model, the judges last.
+ORDER = ("mnist-cvae.pt", "celeba-beta-cvae.pt", "mnist-vae.pt", "mnist-ae.pt", "mnist-judge.pt", "celeba-judge.pt")
 
 
 def bundled_checkpoints() -> list[Path]:

@@ -18,8 +18,7 @@ from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cvae.errors import CheckpointError, ConfigError, DatasetError, MissingWeightsError
 from cvae.models import build_model
 from tests.conftest import CONFIGS, make_checkpoint
-from tests.formats import make_mnist
-from tests.test_explorer_edit import CELEBA_NAMES
+from tests.formats import CELEBA_NAMES, make_mnist
 from trainer import eval_cli
 from trainer.evaluation import (EvaluationCallback, EvaluationCancelled, bundled_judge, evaluate_checkpoint,
                                 report_path)

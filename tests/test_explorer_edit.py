@@ -16,15 +16,10 @@ from cvae import data as cvae_data
 from cvae import latent as L
 from explorer.model_list import open_entry
 from explorer.panels.edit import KEEP, OFF, ON, EditPanel
-from tests.formats import make_mnist
+from tests.formats import CELEBA_NAMES, make_mnist
 from tests.test_explorer_interpolate import (LAYOUTS, bad_attribute_file, face_checkpoint, face_folder, held_out,
                                              ini_settings, record_dialogs, wait_for_test_set)
 
-CELEBA_NAMES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
-                "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair "
-                "Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face "
-                "Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair "
-                "Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young").split()
 
 
 @pytest.fixture(autouse=True)
@@ -277,3 +272,29 @@ def test_which_models_it_applies_to(tiny_checkpoints, tmp_path):
     for family in ("vae", "ae"):
         assert "nothing to edit" in EditPanel.unavailable_reason(open_entry(tiny_checkpoints[family]))
     assert "classifier" in EditPanel.unavailable_reason(open_entry(tiny_checkpoints["classifier"]))
+
+
+def test_the_window_gives_the_edit_panel_the_open_attribute_judge(qtbot, tmp_path):
+    """A face model's readings come from the open attribute judge (same image shape, shared attribute names), the
+    judge's 0.5 being its own tuned threshold; a model with no fitting judge open gets none."""
+    from explorer.judges import JudgeReader
+    from explorer.main_window import MainWindow
+    from cvae.checkpoint import load_checkpoint
+    from tests.test_evaluation import face_judge
+
+    face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)
+    judge_path = face_judge(tmp_path / "judge.pt")  # 16×16, CelebA's 40 names
+    other = face_checkpoint(tmp_path / "other.pt")  # the fixture's Attr_i names: no judge reads those
+    win = MainWindow(dialogs=False, settings=ini_settings(tmp_path))
+    qtbot.addWidget(win)
+    win.open_paths([face, other, judge_path])
+    win.select_model("face")
+    reader = win.edit_panel.judge
+    assert isinstance(reader, JudgeReader) and reader.label_names == CELEBA_NAMES
+    judge = load_checkpoint(judge_path).model.float().eval()
+    judge.thresholds.fill_(0.25)
+    reader.model.thresholds.fill_(0.25)
+    images = torch.rand(3, 3, 16, 16)
+    assert torch.allclose(reader(images), torch.sigmoid(judge(images) - 0.25))
+    win.select_model("other")
+    assert win.edit_panel.judge is None
