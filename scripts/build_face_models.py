@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cvae.data import ImageDataset, load_dataset  # noqa: E402
-from cvae.metrics import attribute_accuracy, attribute_control, edit_control, mean_loss_terms  # noqa: E402
+from cvae.metrics import (attribute_accuracy, attribute_control, edit_control, generated_batches,  # noqa: E402
+                          labels_like, mean_loss_terms, sharpness)
 from cvae.models import AttributeJudgeConfig, BetaCVAEConfig, build_model  # noqa: E402
 from cvae.models.attribute_judge import choose_thresholds  # noqa: E402
 from trainer import TrainConfig, Trainer  # noqa: E402
@@ -133,6 +134,8 @@ def build_face(train, held_out, work: Path, out: Path, evaluate_only: bool) -> d
     metrics.update({f"test_{k}": v for k, v in mean_loss_terms(model, held_out, beta=1.0, seed=0).items()})
     metrics["attribute_control"] = attribute_control(model, judge, held_out, count=1000, seed=0)
     metrics["editing"] = edit_control(model, judge, held_out, count=1000)
+    samples = torch.cat(list(generated_batches(model, 1000, labels_like(held_out, 1000).float(), 250, seed=0)))
+    metrics["sample_sharpness_ratio"] = sharpness(samples) / sharpness(held_out.images[:1000])
     if seconds:
         metrics["train_seconds"] = round(seconds)
     shipped.metrics = metrics

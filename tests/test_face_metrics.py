@@ -191,3 +191,13 @@ def test_cpu_bfloat16_training_is_applied_and_tracks_float32(tmp_path):
         losses[bf16] = trainer.run().history[-1]["train_loss"]
     assert losses[True] != losses[False]  # the autocast really ran
     assert losses[True] == pytest.approx(losses[False], rel=0.02)
+
+
+def test_sharpness_is_zero_for_flat_images_and_falls_with_blur():
+    from cvae.metrics import sharpness
+
+    noise = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    blurred = torch.nn.functional.avg_pool2d(noise, 3, stride=1, padding=1)
+    assert sharpness(torch.full((2, 3, 8, 8), 0.7)) == pytest.approx(0.0, abs=1e-10)
+    assert sharpness(blurred) < 0.2 * sharpness(noise)
+    assert sharpness((noise * 255).to(torch.uint8)) == pytest.approx(sharpness(noise), rel=0.02)

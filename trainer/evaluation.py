@@ -36,7 +36,7 @@ CONTROL_SAMPLES = 1_000  # prior samples per attribute, decoded forced on and fo
 EDITED_FACES = 1_000     # held-out faces edited per attribute
 DEFAULT_FID_SAMPLES = 10_000
 CONDITIONAL_PER_CLASS = 1_000  # prior samples per class for conditional accuracy (as the bundled models' cards)
-BUNDLED_JUDGES = {"mnist": "mnist-judge.pt", "celeba": "celeba-judge.pt"}  # the judge used when none is given, per data set
+BUNDLED_JUDGES = {"mnist": "mnist-judge.pt", "fashion-mnist": "fashion-judge.pt", "celeba": "celeba-judge.pt"}  # the judge used when none is given, per data set
 
 
 class EvaluationCancelled(Exception):
