@@ -5,8 +5,8 @@
     python scripts/build_face_models.py --data-dir ../shared/data-full --only face --evaluate-only
 
 The loader's held-out rule splits the 30,000 faces into 27,000 training and 3,000 held-out faces. The judge trains
-on training faces 1–25,000 and tunes its per-attribute thresholds on training faces 25,001–27,000; the β-CVAE
-trains on all 27,000. Every figure (judge accuracy, attribute control, editing) is measured on the held-out faces
+on training faces 1–25,000 and tunes its per-attribute thresholds on training faces 25,001–27,000 (on another
+folder: all training faces but the last 2,000, and those); the β-CVAE trains on all training faces. Every figure (judge accuracy, attribute control, editing) is measured on the held-out faces
 only. Runs are checkpointed under --work every epoch and resume where they stopped; each bundled file is written
 in half precision without optimizer state, with its metrics and the derived data the face panels need without a
 data folder (see cvae.face_support); no image is stored.
@@ -37,7 +37,7 @@ from trainer import TrainConfig, Trainer  # noqa: E402
 from trainer.progress import ProgressBar  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
-JUDGE_TRAIN_FACES = 25_000  # the rest of the 27,000 training faces tune the judge's thresholds
+THRESHOLD_FACES = 2_000  # the last training faces: they tune the judge's thresholds and are never trained on
 
 
 @dataclass
@@ -107,9 +107,10 @@ def build_judge(train, held_out, work: Path, out: Path, evaluate_only: bool) -> 
     if evaluate_only:
         checkpoint, seconds = load_checkpoint(out / recipe.name), 0.0
     else:
-        checkpoint, seconds = train_recipe("judge", recipe, part(train, 0, JUDGE_TRAIN_FACES), held_out, work)
-    judge = checkpoint.model.eval()
-    tuning = part(train, JUDGE_TRAIN_FACES, len(train))
+        checkpoint, seconds = train_recipe("judge", recipe, part(train, 0, len(train) - THRESHOLD_FACES), held_out,
+                                           work)
+    judge = checkpoint.model.float().eval()
+    tuning = part(train, len(train) - THRESHOLD_FACES, len(train))
     judge.thresholds.copy_(choose_thresholds(judge.logits(tuning.images.float() / 255), tuning.labels))
     shipped = bundle(checkpoint, out / recipe.name)
     metrics = {"held_out_images": len(held_out), "threshold_images": len(tuning), "epochs": shipped.epoch,
@@ -152,7 +153,14 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="judge,face")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="measure the files already in --out again (no training)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (the bundled files; bfloat16 autocast), cuda[:N] or auto (mixed precision on CUDA)")
+    parser.add_argument("--face-epochs", type=int, help="epochs of the β-CVAE (default: the recipe's)")
     args = parser.parse_args(argv)
+    for recipe in RECIPES.values():
+        recipe.train.device = args.device
+    if args.face_epochs:
+        RECIPES["face"].train.epochs = args.face_epochs
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = sorted(set(keys) - set(RECIPES))
     if unknown:

@@ -110,6 +110,9 @@ class BetaCVAEConfig(ModelConfig):
     num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
     label_channels: bool = True
     label_every_layer: bool = option(False, "feed the label to every decoder layer, not only the first")
+    attribute_loss: float = option(
+        0.0, "β-CVAE: weight of the attribute-reading loss (decodes under shuffled attribute vectors must be read as "
+        "those attributes by a small reader trained on the real faces alongside; 0: off)", low=0)
 
     @property
     def label_dim(self) -> int:

@@ -42,6 +42,10 @@ class GenerativeModel(nn.Module):
                                    config.image_channels, config.image_size,
                                    label_dim if getattr(config, "label_every_layer", False) else 0,
                                    config.decoder_dropout)
+        # only with an attribute-reading loss (β-CVAE): a reader of attributes from images, trained on real faces
+        self.attribute_reader = (AttributeReader(config.image_channels, config.conv_channels, config.image_size,
+                                                 config.label_dim)
+                                 if getattr(config, "attribute_loss", 0) > 0 else None)
 
     # ----- labels -----
     @property
@@ -147,22 +151,64 @@ class GenerativeModel(nn.Module):
             config = self.config
             warps = sample_warps(x.shape[0], config.warp_probability, generator, x.device)
             x = apply_warps(x, warps, config.warp_shift, config.warp_rotation, config.warp_scale)
-        logits, mean, logvar = self(x, labels, generator, warps)
+        mean, logvar = self.encode(x, labels, warps)
+        z = self.reparameterize(mean, logvar, generator)
+        logits = self.decode_logits(z, labels, warps)
         rec = self.reconstruction_nats(logits, x)
         if logvar is None:  # an autoencoder has no ELBO: its loss is the reconstruction alone
             return {"loss": rec.mean(), "rec": rec.mean().detach()}
         kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(1)
-        return {
+        terms = {
             "loss": (rec + beta * kl).mean(),
             "nelbo": (rec + kl).mean().detach(),
             "rec": rec.mean().detach(),
             "kl": kl.mean().detach(),
         }
+        if self.attribute_reader is not None and self.training:
+            reader, control = self._attribute_terms(x, z, labels, warps, generator)
+            terms["loss"] = terms["loss"] + reader + self.config.attribute_loss * control
+            terms.update(reader=reader.detach(), control=control.detach())
+        return terms
+
+    def _attribute_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attribute-reading loss: the reader learns the attributes of the real faces; the same codes decoded
+        under another face's attribute vector (a real combination: the batch shuffled) must be read as that vector,
+        through the reader's weights as they are (the decoder learns to show attributes, the reader does not learn
+        to accept decodes). Both are BCE summed over attributes, averaged over images: (reader, control)."""
+        y = self.label_vector(labels, x.shape[0], x.device)
+        read_real = self.attribute_reader(x)
+        reader = F.binary_cross_entropy_with_logits(read_real.float(), y, reduction="none").sum(1)
+        device = generator.device if generator is not None else x.device
+        order = torch.randperm(x.shape[0], generator=generator, device=device).to(x.device)
+        target = y[order]
+        shown = torch.sigmoid(self.decode_logits(z, target, warps))
+        frozen = {name: p.detach() for name, p in self.attribute_reader.named_parameters()}
+        read_shown = torch.func.functional_call(self.attribute_reader, frozen, (shown,))
+        control = F.binary_cross_entropy_with_logits(read_shown.float(), target, reduction="none").sum(1)
+        return reader.mean(), control.mean()
 
     # ----- conveniences (sampling the prior is cvae.latent.sample_prior) -----
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)
+
+
+class AttributeReader(nn.Module):
+    """Stride-2 convs and one linear layer: attribute logits from an image. No batch norm, so that reading a decode
+    through detached weights (torch.func.functional_call) leaves no running statistics behind."""
+
+    def __init__(self, channels: int, widths: tuple[int, ...], image_size: tuple[int, int], outputs: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = channels
+        h, w = image_size
+        for width in widths:
+            layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            previous, h, w = width, h // 2, w // 2
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(previous * h * w, outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class Autoencoder(GenerativeModel):
