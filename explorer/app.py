@@ -1,6 +1,7 @@
 """`cvae-explorer`: open the bundled models (and any given checkpoints) in the explorer window.
 
-    cvae-explorer [CHECKPOINT ...] [--model NAME] [--panel map|generate] [--screenshot FILE]
+    cvae-explorer [CHECKPOINT ...] [--model NAME] [--panel map|generate|interpolate|edit|train|evaluate]
+                  [--attributes NAME=1,NAME=0,...] [--screenshot FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--digit", type=int, help="digit selected on the latent map")
     parser.add_argument("--pin", action="append", default=[], metavar="X,Y",
                         help="pin this latent-map point on start (repeatable)")
+    parser.add_argument("--attributes", metavar="NAME=V,...",
+                        help="face models: force these attributes on start (Generate: 1 on, 0 off; Edit: the value, "
+                        "e.g. Smiling=1.5), e.g. Smiling=1,Eyeglasses=1")
     parser.add_argument("--screenshot", type=Path, metavar="FILE",
                         help="render the window off-screen to this PNG and exit")
     parser.add_argument("--size", default="1360x860", metavar="WxH", help="window size (default 1360x860)")
@@ -46,6 +50,35 @@ def _pin(text: str) -> tuple[float, float]:
     except ValueError:
         raise SystemExit(f"cvae-explorer: --pin must look like 0.5,-1.2, got {text!r}") from None
     return x, y
+
+
+def _attributes(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"cvae-explorer: --attributes must look like Smiling=1,Male=0, got {part!r}") from None
+    return out
+
+
+def _force_attributes(window, forced: dict[str, float]) -> str | None:
+    """Set the Generate toggles and the Edit rows of a face model; a reason when they cannot be set."""
+    entry = window.current_entry()
+    if entry is None or not entry.checkpoint.capabilities.takes_attributes:
+        return "--attributes applies to face models (attribute-conditioned) only"
+    names = set(entry.checkpoint.label_names or [])
+    unknown = sorted(set(forced) - names)
+    if unknown:
+        return f"--attributes: {', '.join(unknown)} not among the model's attributes"
+    window.generate_panel.toggles.set_state({name: value > 0 for name, value in forced.items()})
+    from explorer.panels.edit import OFF, ON
+    for name, value in forced.items():
+        window.edit_panel.set_attribute(name, ON if value > 0 else OFF, value if value > 0 else None)
+    return None
 
 
 def _bundled() -> list[Path]:
@@ -103,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     size = _size(args.size)
     pins = [_pin(p) for p in args.pin]
+    forced = _attributes(args.attributes)
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not os.environ.get("DISPLAY") \
             and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -153,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         window.map_panel.set_digit(args.digit)
     for x, y in pins:
         window.map_panel.pin_at(x, y)
+    if forced:
+        problem = _force_attributes(window, forced)
+        if problem:
+            print(f"cvae-explorer: {problem}", file=sys.stderr)
+            failures.append(problem)
     if args.panel is None:
         window.select_panel("map")  # when the map does not apply, the first panel that does stays shown
     elif window.current_entry() is not None and not window.select_panel(args.panel):

@@ -221,3 +221,21 @@ def test_one_data_folder_for_every_panel(window, tmp_path):
         assert str(panel.data_dir) == str(tmp_path)
     assert window.train_panel.data_dir_edit.text() == str(tmp_path) == window.evaluate_panel.data_dir_edit.text()
     assert window.train_panel.settings.value("train/data_dir") == str(tmp_path)
+
+
+def test_screenshot_attributes_force_the_face_toggles_and_edit_rows(tmp_path, qapp, shown, capsys):
+    from explorer.panels.edit import KEEP, OFF, ON
+    from tests.test_explorer_interpolate import face_checkpoint
+    from tests.formats import CELEBA_NAMES
+
+    face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)
+    assert main([str(face), "--no-bundled", "--panel", "edit", "--attributes", "Smiling=1.5,Male=0",
+                 "--screenshot", str(tmp_path / "shot.png")]) == 0
+    window = shown[0]
+    assert window.generate_panel.toggles.state() == {"Smiling": True, "Male": False}
+    assert window.edit_panel.attribute_state("Smiling") == (ON, 1.5)
+    assert window.edit_panel.attribute_state("Male")[0] == OFF
+    assert window.edit_panel.attribute_state("Eyeglasses")[0] == KEEP
+    assert main([str(face), "--no-bundled", "--attributes", "Smilling=1", "--screenshot",
+                 str(tmp_path / "shot.png")]) == 2
+    assert "Smilling not among the model's attributes" in capsys.readouterr().err
