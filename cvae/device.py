@@ -25,4 +25,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"device {name!r} was asked for but this machine has no usable CUDA GPU")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError(f"device {name!r} was asked for but MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):  # meta, xpu, ...: names torch knows that nothing here trains on
+        raise ConfigError(f"device {name!r} is not one this project trains or evaluates on; expected auto, cpu, "
+                          "cuda, cuda:N or mps")
     return device

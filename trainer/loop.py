@@ -38,7 +38,7 @@ from cvae.errors import (
 )
 from cvae.latent import encode_means
 from cvae.metrics import mean_loss_terms
-from cvae.models.for_data import check_fits
+from cvae.models.for_data import check_fits, check_names
 from trainer import distributed
 from trainer.callbacks import BatchProgress, TrainingCallback
 from trainer.config import TrainConfig
@@ -171,6 +171,9 @@ class Trainer:
         if not checkpoint.training_state:
             raise CheckpointError(f"{checkpoint_path} has no training state to resume from (it was saved for "
                                   "exploration only)")
+        check_names(checkpoint.label_names, train_data, "training")
+        if test_data is not None:
+            check_names(checkpoint.label_names, test_data, "test")
         values = dict(checkpoint.train_config)
         if epochs is not None:
             values["epochs"] = epochs

@@ -41,6 +41,18 @@ def config_for_data(family: str | None, data, **overrides) -> ImageModelConfig:
     return cls(**{**values, **overrides})
 
 
+def check_names(model_names, data, role: str = "training") -> None:
+    """Refuse attribute data whose names differ from those a model was trained with (same count, other meaning:
+    training on would silently relabel every attribute). Class names are not compared: digits are digits."""
+    if (not model_names or data.label_kind != ATTRIBUTES or len(model_names) != len(data.label_names)
+            or list(model_names) == list(data.label_names)):
+        return  # another count is check_fits's message
+    pairs = [(m, d) for m, d in zip(model_names, data.label_names) if m != d]
+    shown = ", ".join(f"{d} where the model has {m}" for m, d in pairs[:3]) + (" …" if len(pairs) > 3 else "")
+    raise ConfigError(f"the {role} data's attributes differ from the model's: {shown}; expected the attribute "
+                      "names, in order, that the model was trained with")
+
+
 def check_fits(config: ImageModelConfig, data, role: str = "training") -> None:
     """Refuse data whose images or labels the model was not built for (e.g. resuming on another data set)."""
     if data.channels != config.image_channels or tuple(data.image_size) != tuple(config.image_size):

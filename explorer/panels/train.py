@@ -25,7 +25,7 @@ from trainer.progress import format_seconds
 FAMILIES = {  # what each data set's labels allow, the conditional one first (the default)
     "mnist": ("cvae", "vae", "ae", "classifier"),
     "fashion-mnist": ("cvae", "vae", "ae", "classifier"),
-    "celeba": ("beta-cvae", "vae", "ae"),
+    "celeba": ("beta-cvae", "vae", "ae", "attribute-judge"),
 }
 DATASET_DEFAULTS = {  # sensible starting points per data set (everything else: the declared defaults)
     "mnist": {"epochs": 10, "batch_size": 100},
