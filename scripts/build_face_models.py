@@ -51,8 +51,11 @@ RECIPES = {
     "judge": Recipe("celeba-judge.pt", AttributeJudgeConfig(),
                     TrainConfig(epochs=20, batch_size=128, lr_schedule="cosine", seed=11, device="cpu",
                                 cpu_bf16=True, sample_count=0)),
-    "face": Recipe("celeba-beta-cvae.pt", BetaCVAEConfig(label_every_layer=True),
-                   TrainConfig(epochs=20, batch_size=64, lr_schedule="cosine", beta=16.0, seed=12, device="cpu",
+    # β 16 and the attributes at every decoder layer; the attribute-reading loss (weight 100) is what made the
+    # toggles move the judge in the CPU budget (README, "Bundled face model": the β sweep and the loss compared)
+    "face": Recipe("celeba-beta-cvae.pt", BetaCVAEConfig(label_every_layer=True, attribute_loss=100.0,
+                                                         attribute_flips=0.5),
+                   TrainConfig(epochs=16, batch_size=64, lr_schedule="cosine", beta=16.0, seed=12, device="cpu",
                                cpu_bf16=True)),
 }
 

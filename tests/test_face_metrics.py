@@ -239,3 +239,16 @@ def test_the_attribute_loss_is_training_only_and_off_by_default():
                                        num_attributes=A))
     assert plain.attribute_reader is None
     assert not any(key.startswith("attribute_reader") for key in plain.state_dict())
+
+
+def test_attribute_targets_flip_one_attribute_or_borrow_another_faces_row():
+    from cvae.models.generative import attribute_targets
+
+    y = (torch.rand(200, A, generator=torch.Generator().manual_seed(2)) < 0.4).float()
+    single = attribute_targets(y, 1.0, torch.Generator().manual_seed(0))
+    assert ((single != y).sum(1) == 1).all()  # exactly one attribute flipped on every face
+    assert set((single != y).float().argmax(1).tolist()) == set(range(A))  # every attribute gets its turn
+    borrowed = attribute_targets(y, 0.0, torch.Generator().manual_seed(0))
+    rows = {tuple(r) for r in y.tolist()}
+    assert all(tuple(r) in rows for r in borrowed.tolist()) and not torch.equal(borrowed, y)
+    assert sorted(map(tuple, borrowed.tolist())) == sorted(map(tuple, y.tolist()))  # a permutation of the batch

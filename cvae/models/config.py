@@ -113,6 +113,9 @@ class BetaCVAEConfig(ModelConfig):
     attribute_loss: float = option(
         0.0, "β-CVAE: weight of the attribute-reading loss (decodes under shuffled attribute vectors must be read as "
         "those attributes by a small reader trained on the real faces alongside; 0: off)", low=0)
+    attribute_flips: float = option(
+        0.5, "β-CVAE attribute-reading loss: share of targets that are the face's own attributes with one flipped "
+        "(the rest: another face's whole attribute vector)", low=0, high=1)
 
     @property
     def label_dim(self) -> int:

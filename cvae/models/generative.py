@@ -172,15 +172,13 @@ class GenerativeModel(nn.Module):
 
     def _attribute_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """The attribute-reading loss: the reader learns the attributes of the real faces; the same codes decoded
-        under another face's attribute vector (a real combination: the batch shuffled) must be read as that vector,
-        through the reader's weights as they are (the decoder learns to show attributes, the reader does not learn
-        to accept decodes). Both are BCE summed over attributes, averaged over images: (reader, control)."""
+        under a target attribute vector (another face's, or the face's own with one attribute flipped) must be read
+        as that vector through the reader's weights as they are (the decoder learns to show attributes, the reader
+        does not learn to accept decodes). Both are BCE summed over attributes, averaged over images: (reader, control)."""
         y = self.label_vector(labels, x.shape[0], x.device)
         read_real = self.attribute_reader(x)
         reader = F.binary_cross_entropy_with_logits(read_real.float(), y, reduction="none").sum(1)
-        device = generator.device if generator is not None else x.device
-        order = torch.randperm(x.shape[0], generator=generator, device=device).to(x.device)
-        target = y[order]
+        target = attribute_targets(y, self.config.attribute_flips, generator)
         shown = torch.sigmoid(self.decode_logits(z, target, warps))
         frozen = {name: p.detach() for name, p in self.attribute_reader.named_parameters()}
         read_shown = torch.func.functional_call(self.attribute_reader, frozen, (shown,))
@@ -191,6 +189,20 @@ class GenerativeModel(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)
+
+
+def attribute_targets(y: torch.Tensor, flips: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Targets for the attribute-reading loss: for a `flips` share of the rows the row itself with one attribute
+    (chosen uniformly) flipped, the edits the panels make; for the rest another row of the batch (a real
+    combination). Whole other rows alone never ask for "this woman, but male", and gender stays tied to make-up."""
+    n, device = y.shape[0], generator.device if generator is not None else y.device
+    order = torch.randperm(n, generator=generator, device=device).to(y.device)
+    flip = (torch.rand(n, generator=generator, device=device) < flips).to(y.device)
+    which = torch.randint(y.shape[1], (n,), generator=generator, device=device).to(y.device)
+    flipped = y.clone()
+    rows = torch.arange(n, device=y.device)
+    flipped[rows, which] = 1 - flipped[rows, which]
+    return torch.where(flip[:, None], flipped, y[order])
 
 
 class AttributeReader(nn.Module):
