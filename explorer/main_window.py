@@ -199,6 +199,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def show_entry(self, entry: ModelEntry | None) -> None:
         self.card.set_entry(entry)
         self._switching = True  # disabling the current tab moves Qt's current tab: not the user's choice
+        self.edit_panel.set_judge(None, refresh=False)  # the old model's judge must not read the new model's images
         try:
             for index, panel in enumerate(self.panels):
                 reason = None if entry is None else panel.unavailable_reason(entry)

@@ -298,3 +298,24 @@ def test_the_window_gives_the_edit_panel_the_open_attribute_judge(qtbot, tmp_pat
     assert torch.allclose(reader(images), torch.sigmoid(judge(images) - 0.25))
     win.select_model("other")
     assert win.edit_panel.judge is None
+
+
+def test_a_digit_judge_never_reads_the_face_model_shown_next(qtbot, tmp_path, tiny_checkpoints):
+    """Selecting a face model after a digit model: the digit judge is gone before the faces are decoded (it used
+    to read them and fail: 'expected input to have 1 channels')."""
+    from explorer.main_window import MainWindow
+    from tests.test_evaluation import face_judge
+
+    face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES,
+                           derived={"sample_means": torch.randn(6, 8), "sample_labels": torch.zeros(6, 40)})
+    win = MainWindow(dialogs=False, settings=ini_settings(tmp_path))
+    qtbot.addWidget(win)
+    win.open_paths([tiny_checkpoints["cvae"], tiny_checkpoints["classifier"], face, face_judge(tmp_path / "j.pt")])
+    win.select_model("tiny-cvae")
+    win.select_panel("edit")
+    win.select_model("face")
+    win.edit_panel.set_attribute("Smiling", ON)
+    win.edit_panel.flush()
+    assert win.edit_panel.edited is not None and len(win.edit_panel.faces) == 6
+    assert "judge failed" not in win.edit_panel.message.text()
+    assert "judge: Smiling" in win.edit_panel.tiles[0].caption.text()

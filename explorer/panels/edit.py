@@ -342,11 +342,11 @@ class EditPanel(FX.HeldOutFolder, Panel):
         self.attribute_layout.addStretch(1)
 
 
-    def set_judge(self, judge) -> None:
+    def set_judge(self, judge, refresh: bool = True) -> None:
         """A callable images → (N, A) probabilities (with `label_names` when its columns are not the model's), or
-        None; its readings appear under the faces."""
+        None; its readings appear under the faces (re-read now unless `refresh` is False: a model change follows)."""
         self.judge = judge
-        if self.entry is not None and self.z is not None:
+        if refresh and self.entry is not None and self.z is not None:
             self._judge_reconstructions()
             self.apply_edit()
 
