@@ -318,8 +318,10 @@ def test_a_checkpoint_rewritten_during_the_evaluation_is_left_alone(cvae, data, 
     assert json.loads(report_path(cvae).read_text())[0]["metrics"] == result["metrics"]
 
 
-def test_the_bundled_digit_judge_is_the_default_for_mnist():
-    assert bundled_judge("mnist").name == "mnist-judge.pt" and bundled_judge("celeba") is None
+def test_the_bundled_judges_are_the_defaults_for_their_data_sets():
+    assert bundled_judge("mnist").name == "mnist-judge.pt"
+    assert bundled_judge("celeba").name == "celeba-judge.pt"
+    assert bundled_judge("svhn") is None
 
 
 @pytest.mark.real_data

@@ -207,7 +207,10 @@ def test_generate_message_does_not_outlive_its_model(window, monkeypatch):
 def test_bundled_models_open(tmp_path, qapp):
     from cvae_explorer_resources import bundled_checkpoints  # installed under the project's own name
     paths = bundled_checkpoints()
-    assert [p.name for p in paths][:4] == ["mnist-cvae.pt", "mnist-vae.pt", "mnist-ae.pt", "mnist-judge.pt"]
+    from cvae_explorer_resources import ORDER
+    names = [p.name for p in paths]
+    assert names[0] == "mnist-cvae.pt" and names == [n for n in ORDER if n in names] + sorted(set(names) - set(ORDER))
+    assert {"celeba-beta-cvae.pt", "celeba-judge.pt"} <= set(names)
     win = MainWindow(dialogs=False)
     assert len(win.open_paths(paths, bundled=True)) == len(paths)
     assert win.current_entry().bundled and win.current_entry().name == "mnist-cvae"
