@@ -28,7 +28,7 @@ from explorer.widgets.plane_controls import PlaneChoice, PlaneControls
 
 GESTURES = ("Move: live preview  ·  Click: pin  ·  Drag: sweep  ·  Shift+drag / middle-drag: pan  ·  "
             "Wheel / right-drag: zoom")
-PIN_HINT = "Click the map to pin a point; pins are re-decoded when the digit changes."
+PIN_HINT = "Click the map to pin a point; pins are re-decoded when the class changes."
 BACKDROP_DELAY_MS = 150
 
 
