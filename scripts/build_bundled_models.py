@@ -63,7 +63,7 @@ MNIST_RECIPES = {
                                                                              seed=4, device="cpu")),
 }
 FASHION_RECIPES = {
-    "judge": Recipe("fashion-judge.pt", ClassifierConfig(conv_channels=(64, 128), hidden_dim=256, augment_shift=1),
+    "judge": Recipe("fashion-judge.pt", ClassifierConfig(conv_channels=(32, 64), hidden_dim=256, augment_shift=1),
                     TrainConfig(epochs=15, lr_schedule="cosine", seed=21, device="cpu", cpu_bf16=True)),
     "cvae": Recipe("fashion-cvae.pt", ConditionalVAEConfig(label_channels=True, label_every_layer=True,
                                                            hidden_dim=1024, warp_probability=0.5,
