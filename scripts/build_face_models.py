@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +32,7 @@ from cvae.metrics import (attribute_accuracy, attribute_control, edit_control, g
                           labels_like, mean_loss_terms, sharpness)
 from cvae.models import AttributeJudgeConfig, BetaCVAEConfig, build_model  # noqa: E402
 from cvae.models.attribute_judge import choose_thresholds  # noqa: E402
-from trainer import TrainConfig, Trainer  # noqa: E402
-from trainer.progress import ProgressBar  # noqa: E402
+from trainer import TrainConfig  # noqa: E402
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 THRESHOLD_FACES = 2_000  # the last training faces: they tune the judge's thresholds and are never trained on
@@ -66,22 +64,12 @@ def part(data: ImageDataset, start: int, stop: int) -> ImageDataset:
 
 
 def train_recipe(key: str, recipe: Recipe, train, test, work: Path):
-    path = work / recipe.name
-    callbacks = [ProgressBar()]
-    if path.exists():
-        saved = load_checkpoint(path)
-        if saved.model.config != recipe.config or TrainConfig.from_dict(saved.train_config) != recipe.train:
-            raise SystemExit(f"{path} was trained with another recipe than {key}'s; delete it to retrain")
-        trainer = Trainer.resume(path, train, test, callbacks)
-        if trainer.epoch >= trainer.config.epochs:
-            print(f"{key}: already trained ({trainer.epoch} epochs) in {path}", file=sys.stderr)
-            return load_checkpoint(path), 0.0
-    else:
-        trainer = Trainer(build_model(recipe.config), train, test, recipe.train, path, callbacks)
-    print(f"{key}: training {recipe.train.epochs} epochs into {path}", file=sys.stderr)
-    started = time.perf_counter()
-    trainer.run()
-    return load_checkpoint(path), time.perf_counter() - started
+    """The digit build's training step (resume where it stopped, refuse another recipe's run): (checkpoint,
+    seconds of training in this call)."""
+    from scripts.build_bundled_models import train_recipe as train_or_resume
+
+    checkpoint = train_or_resume(key, recipe, train, test, work)
+    return checkpoint, float(checkpoint.metrics.get("train_seconds", 0.0))
 
 
 def bundle(checkpoint, path: Path):
