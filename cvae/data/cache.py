@@ -96,17 +96,13 @@ def open_cache(path: Path, key: str, shape: tuple[int, ...]) -> torch.Tensor | N
     checked is the file mapped (one open handle), even if another process replaces or removes it meanwhile."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(len(MAGIC) + 4)
-            if len(head) < len(MAGIC) + 4 or head[:len(MAGIC)] != MAGIC:
+            header, length = _read_header(handle)
+            if header is None:
                 return None
-            (length,) = struct.unpack("<I", head[len(MAGIC):])
-            if length > ALIGN * 16:
-                return None
-            header = json.loads(handle.read(length))
             offset = -(-(len(MAGIC) + 4 + length) // ALIGN) * ALIGN
             nbytes = int(np.prod(shape, dtype=np.int64))
             size = os.fstat(handle.fileno()).st_size
-            if (not isinstance(header, dict) or header.get("version") != FORMAT_VERSION
+            if (header.get("version") != FORMAT_VERSION
                     or header.get("key") != key or header.get("dtype") != "uint8"
                     or tuple(header.get("shape") or ()) != tuple(shape) or size != offset + nbytes + len(END)):
                 return None
@@ -223,14 +219,22 @@ def read_header(path: Path) -> dict | None:
     """The JSON header of a cache file, or None if it has none."""
     try:
         with open(path, "rb") as handle:
-            head = handle.read(len(MAGIC) + 4)
-            if len(head) < len(MAGIC) + 4 or head[:len(MAGIC)] != MAGIC:
-                return None
-            (length,) = struct.unpack("<I", head[len(MAGIC):])
-            header = json.loads(handle.read(min(length, ALIGN * 16)))
+            return _read_header(handle)[0]
     except (OSError, ValueError, UnicodeDecodeError):
         return None
-    return header if isinstance(header, dict) else None
+
+
+def _read_header(handle) -> tuple[dict | None, int]:
+    """The JSON header at the start of an open cache file and its length in bytes; (None, 0) when the file has no
+    magic number or an implausibly long header. Malformed JSON raises ValueError."""
+    head = handle.read(len(MAGIC) + 4)
+    if len(head) < len(MAGIC) + 4 or head[:len(MAGIC)] != MAGIC:
+        return None, 0
+    (length,) = struct.unpack("<I", head[len(MAGIC):])
+    if length > ALIGN * 16:
+        return None, 0
+    header = json.loads(handle.read(length))
+    return (header, length) if isinstance(header, dict) else (None, 0)
 
 
 def _remove_orphans(cache_dir: Path) -> None:
