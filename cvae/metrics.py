@@ -78,6 +78,30 @@ def conditional_accuracy(model: GenerativeModel, judge: Classifier, per_class: i
     return sum(per_class_correct) / classes, per_class_correct
 
 
+@torch.no_grad()
+def reconstruction_accuracy(model: GenerativeModel, judge: Classifier, data: ImageDataset, batch_size: int = 1000,
+                            on_batch: OnBatch = None) -> tuple[float, list[float]]:
+    """Share of the set's reconstructions (posterior means decoded under their own labels) that the judge reads
+    as their label; overall and per class. Next to conditional accuracy it tells the two failures apart: a class
+    whose reconstructions are misread is lost in the decoder (detail it cannot draw), one whose reconstructions
+    are read right but whose prior samples are not is lost in the prior."""
+    model.eval()
+    judge.eval()
+    device = next(model.parameters()).device
+    classes = model.config.label_dim
+    correct = torch.zeros(classes, dtype=torch.float64)
+    counts = torch.zeros(classes, dtype=torch.float64)
+    for images, labels in data.to(device).batches(batch_size):
+        shown = model.decode(model.encode(images, labels)[0], labels)
+        right = judge(shown.to(next(judge.parameters()).device)).argmax(1).cpu() == labels.cpu()
+        counts += torch.bincount(labels.cpu(), minlength=classes)
+        correct += torch.bincount(labels.cpu()[right], minlength=classes)
+        if on_batch is not None:
+            on_batch(int(counts.sum()))
+    per_class = [float(c / n) if n else float("nan") for c, n in zip(correct, counts)]
+    return float(correct.sum() / counts.sum()), per_class
+
+
 def labels_like(data: ImageDataset, count: int) -> torch.Tensor:
     """`count` labels as the data has them: the set's own labels in order, repeated as needed (so 10,000 samples
     against the 10,000-image MNIST test set have exactly its class counts, and faces its attribute rows)."""

@@ -16,6 +16,8 @@ METRICS = (
     ("conditional_accuracy", "Conditional accuracy", "percent"),
     ("conditional_accuracy_per_class", "&nbsp;&nbsp;per label", "percent"),
     ("conditional_samples", "&nbsp;&nbsp;prior samples", "count"),
+    ("reconstruction_accuracy", "Reconstructions read right", "percent"),
+    ("reconstruction_accuracy_per_class", "&nbsp;&nbsp;per label", "percent"),
     ("judge_accuracy", "Judge's test accuracy", "percent"),
     ("test_accuracy", "Test accuracy", "percent"),
     ("fid", "FID", "number"),
@@ -29,10 +31,12 @@ METRICS = (
 HIDDEN_PREFIXES = ("train_", "epochs")
 
 
-def format_metric(value, kind: str) -> str:
+def format_metric(value, kind: str, names: list[str] | None = None) -> str:
+    """`names`: the model's label names, for figures given one per label (clothing names, not indices)."""
     if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
         if kind == "percent":  # one figure per label, e.g. conditional accuracy of each digit
-            return ", ".join(f"{i}: {100 * v:.1f}" for i, v in enumerate(value)) + " %"
+            names = names if names is not None and len(names) == len(value) else [str(i) for i in range(len(value))]
+            return html.escape(", ".join(f"{name}: {100 * v:.1f}" for name, v in zip(names, value)) + " %")
         return html.escape(", ".join(f"{v:.4g}" for v in value))
     if kind == "count" and isinstance(value, int):
         return f"{value:,}"
@@ -93,17 +97,20 @@ def card_rows(entry) -> list[tuple[str, str]]:
                            ("beta", "β"), ("seed", "seed")):
             if key in train:
                 parts.append(f"{label} {train[key]:g}" if isinstance(train[key], float) else f"{label} {train[key]}")
+        seconds = checkpoint.metrics.get("train_seconds")
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            parts.append(f"trained in {seconds / 60:.0f} min" if seconds >= 60 else f"trained in {seconds:.0f} s")
         if parts:
             rows.append(("Training", html.escape(", ".join(parts))))
     metrics = dict(checkpoint.metrics)
     rows += face_rows(metrics)
     for key, label, kind in METRICS:
         if key in metrics:
-            rows.append((label, format_metric(metrics.pop(key), kind)))
+            rows.append((label, format_metric(metrics.pop(key), kind, labels)))
     for key in sorted(metrics):
         if not key.startswith(HIDDEN_PREFIXES):
             kind = "percent" if "accuracy" in key else "nats" if key.endswith(("nelbo", "_rec", "_kl")) else "number"
-            rows.append((html.escape(key.replace("_", " ")), format_metric(metrics[key], kind)))
+            rows.append((html.escape(key.replace("_", " ")), format_metric(metrics[key], kind, labels)))
     return rows
 
 

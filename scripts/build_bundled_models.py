@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cvae.data import load_dataset  # noqa: E402
-from cvae.metrics import classifier_accuracy, conditional_accuracy, mean_loss_terms  # noqa: E402
+from cvae.metrics import (classifier_accuracy, conditional_accuracy, mean_loss_terms,  # noqa: E402
+                          reconstruction_accuracy)
 from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,  # noqa: E402
                          build_model)
 from trainer import TrainConfig, Trainer  # noqa: E402
@@ -112,6 +113,9 @@ def evaluate(key: str, checkpoint, test, judge) -> dict:
         metrics["conditional_accuracy"] = overall
         metrics["conditional_accuracy_per_class"] = per_class
         metrics["conditional_samples"] = 1000 * len(per_class)
+        overall, per_class = reconstruction_accuracy(model, judge, test)
+        metrics["reconstruction_accuracy"] = overall
+        metrics["reconstruction_accuracy_per_class"] = per_class
     return metrics
 
 

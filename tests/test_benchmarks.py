@@ -5,8 +5,11 @@ from pathlib import Path
 
 import torch
 
+from cvae.checkpoint import load_checkpoint
+from cvae.data import ImageDataset
 from cvae.latent import prepare_for_inference
 from cvae.models import ConditionalVAEConfig, build_model
+from tests.conftest import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,3 +50,22 @@ def test_gui_responsiveness_benchmark_measures_timer_delays(qapp):
     delays = bench.timer_delays(qapp, 5)
     median, p95 = bench.summary(delays)
     assert len(delays) == 5 and 0 <= median <= p95
+
+
+
+def test_fashion_recipe_candidates_are_the_build_recipe_and_buildable_changes_of_it(tmp_path):
+    bench = load_script("fashion_recipes")
+    candidates = bench.variants(3)
+    assert candidates["bundled"].config == bench.FASHION_RECIPES["cvae"].config
+    assert {recipe.train.epochs for recipe in candidates.values()} == {3}
+    assert len({str(recipe.config) for recipe in candidates.values()}) == len(candidates)  # each one differs
+    for recipe in candidates.values():
+        build_model(recipe.config)
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+    test = ImageDataset("fashion-mnist", "test", torch.randint(0, 256, (20, 1, 28, 28), dtype=torch.uint8),
+                        torch.arange(20) % 10, names, "class")
+    model = load_checkpoint(make_checkpoint(tmp_path / "cvae.pt"))
+    model.label_names = names
+    row = bench.measure(model, load_checkpoint(make_checkpoint(tmp_path / "judge.pt", "classifier")).model, test)
+    assert list(row["conditional_per_class"]) == names and list(row["reconstruction_per_class"]) == names
+    assert row["test_nelbo"] > 0 and 0 <= row["reconstruction_accuracy"] <= 1

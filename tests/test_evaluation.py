@@ -180,6 +180,7 @@ def test_progress_reports_each_step_up_to_its_total(cvae, data, judge):
         assert done >= steps.get(what, (0, 0))[0]
         steps[what] = (done, total)
     assert steps == {"loss": (40, 40), "judge accuracy": (40, 40), "conditional accuracy": (40, 40),
+                     "reconstruction accuracy": (40, 40),
                      "reference (judge)": (30, 30), "samples": (30, 30)}
     assert recorder.phases[0] == "held-out loss on 40 test images" and recorder.phases[-1] == "saving"
 

@@ -77,6 +77,25 @@ def test_card_formats_metrics(window):
     assert "label at every decoder layer" in architecture and "50% warped images" in architecture
 
 
+def test_card_names_each_class_and_says_how_long_training_took(tmp_path):
+    from cvae.checkpoint import load_checkpoint, save_checkpoint
+    from explorer.model_list import open_entry
+
+    checkpoint = load_checkpoint(make_checkpoint(tmp_path / "clothes.pt"))
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    checkpoint.label_names = names
+    checkpoint.metrics.update(conditional_accuracy=0.65, conditional_accuracy_per_class=[0.1 * i for i in range(10)],
+                              reconstruction_accuracy=1.0,
+                              reconstruction_accuracy_per_class=[1.0] * 10, train_seconds=868)
+    entry = open_entry(save_checkpoint(checkpoint, tmp_path / "clothes.pt"))
+    rows = card_rows(entry)
+    per_label = [value for label, value in rows if label.endswith("per label")]
+    assert per_label[0].startswith("T-shirt/top: 0.0, Trouser: 10.0, Pullover: 20.0")
+    assert "Ankle boot: 90.0" in per_label[0]
+    assert per_label[1].startswith("T-shirt/top: 100.0")
+    assert dict(rows)["Reconstructions read right"] == "100.00 %" and "trained in 14 min" in dict(rows)["Training"]
+
+
 def test_screenshot_writes_a_png(tmp_path, tiny_checkpoints, qapp, capsys):
     out = tmp_path / "shot.png"
     code = main([str(tiny_checkpoints["cvae"]), "--no-bundled", "--panel", "generate", "--size", "900x600",

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cvae.data import ImageDataset
-from cvae.metrics import classifier_accuracy, conditional_accuracy
+from cvae.metrics import classifier_accuracy, conditional_accuracy, reconstruction_accuracy
 from cvae.models import ClassifierConfig, build_model
 
 QUADRANTS = 4
@@ -157,3 +157,32 @@ def test_generated_batches_are_seeded_labelled_like_the_data_and_cover_the_count
     model.seen.clear()
     list(generated_batches(model, 12, labels, batch_size=5, seed=3))
     assert torch.equal(torch.cat(model.seen), first)  # the same z for the same seed
+
+
+class QuadrantAutoencoder(QuadrantDecoder):
+    """Encodes an image as its lit quadrant (z = [quadrant]); `draw(z, labels)` then says what the decoder lights."""
+
+    def __init__(self, draw):
+        super().__init__(draw, latent_dim=1)
+
+    def encode(self, x: torch.Tensor, labels: torch.Tensor):
+        flat = x.reshape(len(x), 4, 4)
+        row, column = (flat.sum(2).argmax(1) // 2), (flat.sum(1).argmax(1) // 2)
+        z = (2 * row + column).float()[:, None]
+        return z, torch.zeros_like(z)
+
+
+@pytest.mark.parametrize("batch_size", [1000, 5])
+def test_reconstruction_accuracy_reads_the_decodes_of_the_encodings_under_their_labels(batch_size):
+    classes = [q % QUADRANTS for q in range(12)]
+    labels = list(classes)
+    labels[3] = 0  # a quadrant-3 image labelled 0: a faithful decoder redraws quadrant 3, read as 3, not 0
+    data = quadrant_set(classes, labels)
+    faithful = QuadrantAutoencoder(lambda z, labels: z[:, 0].long())
+    overall, per_class = reconstruction_accuracy(faithful, perfect_judge(), data, batch_size=batch_size)
+    assert overall == 11 / 12 and per_class == [3 / 4, 1.0, 1.0, 1.0]
+    label_only = QuadrantAutoencoder(lambda z, labels: labels)  # draws its label whatever it saw
+    assert reconstruction_accuracy(label_only, perfect_judge(), data, batch_size=batch_size)[0] == 1.0
+    stuck = QuadrantAutoencoder(lambda z, labels: torch.zeros_like(labels))
+    overall, per_class = reconstruction_accuracy(stuck, perfect_judge(), data, batch_size=batch_size)
+    assert per_class == [1.0, 0.0, 0.0, 0.0] and overall == 4 / 12

@@ -28,7 +28,7 @@ from cvae.device import resolve_device
 from cvae.errors import ConfigError, CvaeError, DatasetError, OutputWriteError, ResourceError
 from cvae.metrics import (CONTROL_ATTRIBUTES, attribute_accuracy, attribute_control, classifier_accuracy,
                           conditional_accuracy, edit_control, generated_batches, judge_features, labels_like,
-                          mean_loss_terms)
+                          mean_loss_terms, reconstruction_accuracy)
 
 METRICS = ("loss", "conditional-accuracy", "judge-fd", "fid", "attribute-control", "editing")
 ATTRIBUTE_METRICS = ("attribute-control", "editing")
@@ -340,6 +340,10 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
                                                       on_batch=ticker("conditional accuracy", count))
             results.update(conditional_accuracy=overall, conditional_accuracy_per_class=per_class,
                            conditional_samples=count)
+            callback.on_phase(f"the judge reading the reconstructions of {len(test)} test images")
+            overall, per_class = reconstruction_accuracy(model, judge, test, batch_size,
+                                                         on_batch=ticker("reconstruction accuracy", len(test)))
+            results.update(reconstruction_accuracy=overall, reconstruction_accuracy_per_class=per_class)
             samples["conditional-accuracy"] = count
         if "attribute-control" in chosen:
             check_cancel()
