@@ -21,7 +21,8 @@ METRICS = (
     ("loss", "Held-out loss (−ELBO)", lambda c: c.generative,
      "Negative ELBO per test image in nats, one posterior sample, fixed seed"),
     ("conditional-accuracy", "Conditional accuracy", lambda c: c.takes_class,
-     "Share of prior samples for each class that the judge reads as that class"),
+     "Share of prior samples for each class that the judge reads as that class; beside it, the share of test "
+     "images whose reconstructions it reads right (what the decoder can draw at all)"),
     ("judge-fd", "Judge Fréchet distance", lambda c: c.generative and c.label_kind != "attributes",
      "Fréchet distance between samples and test images in the judge's own features (not FID; no download)"),
     ("fid", "FID (Inception)", lambda c: c.generative,
@@ -90,14 +91,14 @@ class EvaluatePanel(Panel):
         choose = QtWidgets.QGroupBox("Measure")
         form = QtWidgets.QFormLayout(choose)
         self.metric_checks: dict[str, QtWidgets.QCheckBox] = {}
-        checks = QtWidgets.QHBoxLayout()
-        for name, label, _, tip in METRICS:
+        checks = QtWidgets.QGridLayout()  # three to a row: six in one row crowd a laptop-wide window
+        for index, (name, label, _, tip) in enumerate(METRICS):
             box = QtWidgets.QCheckBox(label)
             box.setToolTip(tip)
             box.setChecked(name != "fid")
             self.metric_checks[name] = box
-            checks.addWidget(box)
-        checks.addStretch(1)
+            checks.addWidget(box, index // 3, index % 3)
+        checks.setColumnStretch(3, 1)
         form.addRow("Metrics", checks)
         self.samples_spin = QtWidgets.QSpinBox()
         self.samples_spin.setRange(100, 100_000)
