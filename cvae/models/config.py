@@ -89,6 +89,9 @@ class ConditionalVAEConfig(ModelConfig):
     num_classes: int = option(10, "number of classes (taken from the data)", low=2, cli=None)
     label_channels: bool = option(False, "also give the encoder the label as constant image channels")
     label_every_layer: bool = option(False, "feed the label to every decoder layer, not only the first")
+    class_loss: float = option(
+        0.0, "class cVAE: weight of the class-reading loss (codes decoded under a random class must be read as that "
+        "class by a small reader trained on the real images alongside; 0: off)", low=0)
 
     @property
     def label_dim(self) -> int:

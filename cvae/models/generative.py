@@ -46,6 +46,10 @@ class GenerativeModel(nn.Module):
         self.attribute_reader = (AttributeReader(config.image_channels, config.conv_channels, config.image_size,
                                                  config.label_dim)
                                  if getattr(config, "attribute_loss", 0) > 0 else None)
+        # only with a class-reading loss (class cVAE): the same kind of reader, of the class
+        self.class_reader = (AttributeReader(config.image_channels, config.conv_channels, config.image_size,
+                                             config.label_dim)
+                             if getattr(config, "class_loss", 0) > 0 else None)
 
     # ----- labels -----
     @property
@@ -168,7 +172,26 @@ class GenerativeModel(nn.Module):
             reader, control = self._attribute_terms(x, z, labels, warps, generator)
             terms["loss"] = terms["loss"] + reader + self.config.attribute_loss * control
             terms.update(reader=reader.detach(), control=control.detach())
+        if self.class_reader is not None and self.training:
+            reader, control = self._class_terms(x, z, labels, warps, generator)
+            terms["loss"] = terms["loss"] + reader + self.config.class_loss * control
+            terms.update(reader=reader.detach(), control=control.detach())
         return terms
+
+    def _class_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class-reading loss, the class-label twin of the attribute-reading loss: the reader learns the classes
+        of the real images; the same codes decoded under a class drawn uniformly must be read as that class through
+        the reader's weights as they are. Codes of other classes' images stand in for prior samples, so the decoder
+        learns to draw each class from anywhere in the plane (a Coat, not a blurred Pullover). Cross-entropies,
+        averaged over images: (reader, control)."""
+        labels = torch.as_tensor(labels, device=x.device).long().reshape(-1)
+        reader = F.cross_entropy(self.class_reader(x).float(), labels)
+        device = generator.device if generator is not None else x.device
+        target = torch.randint(self.config.label_dim, labels.shape, generator=generator, device=device).to(x.device)
+        shown = torch.sigmoid(self.decode_logits(z, target, warps))
+        frozen = {name: p.detach() for name, p in self.class_reader.named_parameters()}
+        control = F.cross_entropy(torch.func.functional_call(self.class_reader, frozen, (shown,)).float(), target)
+        return reader, control
 
     def _attribute_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
         """The attribute-reading loss: the reader learns the attributes of the real faces; the same codes decoded
