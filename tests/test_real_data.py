@@ -113,6 +113,20 @@ def test_complete_fashion_mnist_from_debians_package():
     assert torch.bincount(train.labels).tolist() == [6000] * 10
 
 
+@pytest.mark.skipif(not FASHION.is_dir(), reason=f"{FASHION} is missing (apt-get install dataset-fashion-mnist)")
+def test_bundled_fashion_models_hold_on_the_complete_test_set():
+    """The figures written into the Fashion judge and cVAE (the README's) are what their weights give on the
+    10,000 Fashion-MNIST test images; fresh prior samples are read as their class about as often."""
+    test = load_dataset("fashion-mnist", FASHION, "test")
+    cvae, judge = bundled("fashion-cvae.pt"), bundled("fashion-judge.pt")
+    assert classifier_accuracy(judge.model, test) == pytest.approx(judge.metrics["test_accuracy"], abs=1e-3)
+    nelbo = mean_loss_terms(cvae.model, test, seed=0)["nelbo"]
+    assert nelbo == pytest.approx(cvae.metrics["test_nelbo"], abs=0.05)
+    assert cvae.label_names == test.label_names and cvae.label_names[4] == "Coat"
+    accuracy, _ = conditional_accuracy(cvae.model, judge.model, per_class=300, seed=123)
+    assert accuracy == pytest.approx(cvae.metrics["conditional_accuracy"], abs=0.03)
+
+
 @needs("MNIST/raw")
 def test_bundled_cvae_reaches_the_128_nats_target(mnist):
     """Issue 3's target, met by the cVAE trained on the complete 60,000 images (127.6 nats on the 10,000 test
