@@ -56,6 +56,7 @@ def variants(epochs: int) -> dict[str, Recipe]:
         "class-read-10": {"class_loss": 10.0},
         "plain-class-read-10": {**plain, "class_loss": 10.0},
         "plain-class-read-30": {**plain, "class_loss": 30.0},
+        "plain-class-read-100": {**plain, "class_loss": 100.0},
     }
     return {name: Recipe(f"{name}.pt", dataclasses.replace(config, **change), train) for name, change in changes.items()}
 
@@ -73,6 +74,21 @@ def measure(checkpoint, judge, test) -> dict:
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
+@torch.no_grad()
+def sample_sheet(models: list, per_class: int = 8, seed: int = 0) -> torch.Tensor:
+    """One image: for each model a block of prior samples (a row per class, the same codes in every row and every
+    block), blocks side by side, so that the recipes can be compared by eye."""
+    from torchvision.utils import make_grid
+
+    z = torch.randn(per_class, models[0].latent_dim, generator=torch.Generator().manual_seed(seed))
+    blocks = []
+    for model in models:
+        rows = [model.decode(z, torch.full((per_class,), label)) for label in range(model.config.label_dim)]
+        blocks.append(make_grid(torch.cat(rows), nrow=per_class, padding=1, pad_value=0.4))
+    gap = torch.ones(3, blocks[0].shape[1], 6)
+    return torch.cat([part for block in blocks for part in (block, gap)][:-1], dim=2)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get("CVAE_DATA_DIR"))
@@ -80,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=FASHION_RECIPES["cvae"].train.epochs)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "fashion-recipes")
     parser.add_argument("--judge", type=Path, default=ROOT / "resources" / "fashion-judge.pt")
+    parser.add_argument("--sheet", type=Path, help="also write a PNG of prior samples of the chosen variants, side by "
+                        "side (a row per class)")
     args = parser.parse_args(argv)
     candidates = variants(args.epochs)
     chosen = [v.strip() for v in (args.variants or ",".join(candidates)).split(",") if v.strip()]
@@ -99,14 +117,20 @@ def main(argv=None) -> int:
         seconds = sum(epoch.get("seconds", 0) for epoch in checkpoint.history)  # training steps, not test passes
         results[name] = {**row, "epochs": checkpoint.epoch, "train_seconds": seconds}
         results_path.write_text(json.dumps(results, indent=2))
-    print(f"{'variant':12s} {'params':>9s} {'ep':>3s} {'min':>5s} {'nats':>7s} {'cond %':>7s} {'recon %':>8s} | "
+    print(f"{'variant':20s} {'params':>9s} {'ep':>3s} {'min':>5s} {'nats':>7s} {'cond %':>7s} {'recon %':>8s} | "
           + " ".join(f"{w:>13s}" for w in WATCHED) + "   (conditional / reconstruction %)")
     for name, row in results.items():
         minutes = f"{row['train_seconds'] / 60:5.1f}" if row.get("train_seconds") else "    ?"
         watched = " ".join(f"{100 * row['conditional_per_class'][w]:6.1f}/{100 * row['reconstruction_per_class'][w]:5.1f}"
                            for w in WATCHED)
-        print(f"{name:12s} {row['parameters']:9,d} {row['epochs']:3d} {minutes} {row['test_nelbo']:7.1f} "
+        print(f"{name:20s} {row['parameters']:9,d} {row['epochs']:3d} {minutes} {row['test_nelbo']:7.1f} "
               f"{100 * row['conditional_accuracy']:7.1f} {100 * row['reconstruction_accuracy']:8.1f} | {watched}")
+    if args.sheet:
+        from torchvision.utils import save_image
+
+        models = [load_checkpoint(args.work / candidates[name].name).model.float().eval() for name in chosen]
+        save_image(sample_sheet(models), args.sheet)
+        print(f"wrote {args.sheet}: prior samples of {', '.join(chosen)}, left to right, a row per class")
     return 0
 
 

@@ -71,3 +71,16 @@ def test_fashion_recipe_candidates_are_the_build_recipe_and_buildable_changes_of
     row = bench.measure(model, load_checkpoint(make_checkpoint(tmp_path / "judge.pt", "classifier")).model, test)
     assert list(row["conditional_per_class"]) == names and list(row["reconstruction_per_class"]) == names
     assert row["test_nelbo"] > 0 and 0 <= row["reconstruction_accuracy"] <= 1
+
+
+def test_fashion_sample_sheet_puts_each_recipe_beside_the_other_with_the_same_codes(tmp_path):
+    bench = load_script("fashion_recipes")
+    models = [load_checkpoint(make_checkpoint(tmp_path / f"m{i}.pt", seed=i)).model.float().eval() for i in (0, 1)]
+    sheet = bench.sample_sheet(models, per_class=3, seed=4)
+    block_width = 3 * 29 + 1
+    assert sheet.shape == (3, 10 * 29 + 1, 2 * block_width + 6)
+    z = torch.randn(3, 2, generator=torch.Generator().manual_seed(4))
+    for index, model in enumerate(models):
+        left = index * (block_width + 6)
+        tile = sheet[0, 1 + 2 * 29:1 + 2 * 29 + 28, left + 1 + 29:left + 1 + 29 + 28]  # class 2, second code
+        assert torch.allclose(tile, model.decode(z[1:2], torch.tensor([2]))[0, 0], atol=1e-6)
