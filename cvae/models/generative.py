@@ -189,8 +189,8 @@ class GenerativeModel(nn.Module):
         device = generator.device if generator is not None else x.device
         target = torch.randint(self.config.label_dim, labels.shape, generator=generator, device=device).to(x.device)
         shown = torch.sigmoid(self.decode_logits(z, target, warps))
-        frozen = {name: p.detach() for name, p in self.class_reader.named_parameters()}
-        control = F.cross_entropy(torch.func.functional_call(self.class_reader, frozen, (shown,)).float(), target)
+        read_shown = read_with_detached_weights(self.class_reader, shown)
+        control = F.cross_entropy(read_shown.float(), target)
         return reader, control
 
     def _attribute_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,8 +203,7 @@ class GenerativeModel(nn.Module):
         reader = F.binary_cross_entropy_with_logits(read_real.float(), y, reduction="none").sum(1)
         target = attribute_targets(y, self.config.attribute_flips, generator)
         shown = torch.sigmoid(self.decode_logits(z, target, warps))
-        frozen = {name: p.detach() for name, p in self.attribute_reader.named_parameters()}
-        read_shown = torch.func.functional_call(self.attribute_reader, frozen, (shown,))
+        read_shown = read_with_detached_weights(self.attribute_reader, shown)
         control = F.binary_cross_entropy_with_logits(read_shown.float(), target, reduction="none").sum(1)
         return reader.mean(), control.mean()
 
@@ -212,6 +211,13 @@ class GenerativeModel(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)
+
+
+def read_with_detached_weights(reader: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The reader's logits for `images` with its weights cut from the graph: the gradient reaches the images (the
+    decoder that drew them), never the reader."""
+    frozen = {name: p.detach() for name, p in reader.named_parameters()}
+    return torch.func.functional_call(reader, frozen, (images,))
 
 
 def attribute_targets(y: torch.Tensor, flips: float, generator: torch.Generator | None = None) -> torch.Tensor:
