@@ -362,9 +362,11 @@ def run_cli(args, capsys):
 
 def test_cli_prints_the_figures_and_says_where_they_went(cvae, data, judge, capsys):
     code, out, err = run_cli([cvae, "--data-dir", data, "--judge", judge, "--fid-samples", "30", "--device", "cpu",
-                              "--metrics", "loss,judge-fd"], capsys)
+                              "--metrics", "loss,judge-fd,conditional-accuracy"], capsys)
     assert code == 0, err
     lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    for key in ("conditional_accuracy_per_class", "reconstruction_accuracy_per_class"):  # named by class
+        assert lines[key].startswith("0 ") and ", 9 " in lines[key] and lines[key].endswith(" %"), lines[key]
     assert lines["test_images"] == "40" and lines["judge_fd_samples"] == "30" and "nats" in lines["test_nelbo"]
     assert "note: the Fréchet distances use 30 generated" in err
     assert f"wrote {cvae} and {report_path(cvae)}" in err and "Traceback" not in err

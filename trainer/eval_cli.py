@@ -113,7 +113,8 @@ class EvaluationProgress(EvaluationCallback):
         self.stream.flush()
 
 
-def format_value(key: str, value) -> str:
+def format_value(key: str, value, names: list[str] | None = None) -> str:
+    """`names`: the model's label names, to name the figures given one per class."""
     if isinstance(value, dict):  # attribute control / editing: one line per attribute
         lines = []
         for name, row in value.items():
@@ -123,6 +124,8 @@ def format_value(key: str, value) -> str:
                 lines.append(f"\n  {name:14s} {format_value(name, row)}")
         return "".join(lines)
     if isinstance(value, list):
+        if key.endswith("_per_class") and names and len(names) == len(value):
+            return ", ".join(f"{name} {format_value(key, v)}" for name, v in zip(names, value))
         return ", ".join(format_value(key, v) for v in value)
     if isinstance(value, int):
         return f"{value:,}"
@@ -158,7 +161,7 @@ def run(args, stdout=None, stderr=None) -> int:
         print(json.dumps(result, indent=1), file=stdout)
     else:
         for key, value in result["metrics"].items():
-            print(f"{key:34s} {format_value(key, value)}", file=stdout)
+            print(f"{key:34s} {format_value(key, value, result.get('label_names'))}", file=stdout)
     if not args.quiet:
         for metric, reason in result["skipped"].items():
             print(f"{PROG}: {metric} skipped: {reason}", file=stderr)

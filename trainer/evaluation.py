@@ -396,7 +396,8 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
         raise OutputWriteError(f"cannot write the evaluation report {report}: {exc.strerror or exc}") from None
     return {"status": "done", "checkpoint": str(path), "report": str(report), "metrics": results,
             "samples": samples, "judge": record["judge"], "skipped": skipped, "notes": notes,
-            "checkpoint_updated": updated, "seconds": time.perf_counter() - started}
+            "checkpoint_updated": updated, "seconds": time.perf_counter() - started,
+            "label_names": list(checkpoint.label_names or [])}
 
 
 def _network_description(network, weights) -> str:
