@@ -52,6 +52,10 @@ class ModelList(QtWidgets.QListWidget):
         self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
         self.currentRowChanged.connect(self._row_changed)
         self.setToolTip("Open models. File › Open… adds a checkpoint.")
+        # a long title ends in "…" (the whole title is the row's tooltip) instead of a horizontal scroll bar that
+        # hides the last row
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(QtCore.Qt.TextElideMode.ElideRight)
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt naming): as tall as its rows, so the card gets the rest
         rows = max(2, self.count())
@@ -74,7 +78,7 @@ class ModelList(QtWidgets.QListWidget):
                 return row
         self.entries.append(entry)
         item = QtWidgets.QListWidgetItem(entry.title)
-        item.setToolTip(f"{entry.path}" + (" (bundled)" if entry.bundled else ""))
+        item.setToolTip(f"{entry.title}\n{entry.path}" + (" (bundled)" if entry.bundled else ""))
         self.addItem(item)
         return len(self.entries) - 1
 

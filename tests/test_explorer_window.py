@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6 import QtGui, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 import pyqtgraph as pg
 
@@ -94,6 +94,15 @@ def test_card_names_each_class_and_says_how_long_training_took(tmp_path):
     assert per_label[0].endswith("Ankle boot 90 %")
     assert len(per_label) == 1  # the reconstructions' per-label list stays in the file, off the card
     assert dict(rows)["Reconstruction accuracy"] == "100.00 %" and "trained in 14 min" in dict(rows)["Training"]
+
+
+def test_long_model_titles_end_in_an_ellipsis_not_a_scroll_bar(window, qtbot):
+    models = window.model_list
+    models.setFixedWidth(120)  # far narrower than "tiny-cvae — conditional VAE (class label), latent 2"
+    qtbot.wait(50)
+    assert not models.horizontalScrollBar().isVisible()
+    assert models.textElideMode() == QtCore.Qt.TextElideMode.ElideRight
+    assert models.item(0).toolTip().startswith(models.entries[0].title)
 
 
 def test_screenshot_writes_a_png(tmp_path, tiny_checkpoints, qapp, capsys):
