@@ -93,3 +93,18 @@ def test_evaluate_does_not_apply_to_the_judge(tiny_checkpoints, qtbot):
     from explorer.model_list import open_entry
     from explorer.panels.evaluate import EvaluatePanel
     assert "judge" in EvaluatePanel.unavailable_reason(open_entry(tiny_checkpoints["classifier"]))
+
+
+def test_metrics_that_do_not_apply_show_unticked_and_the_users_ticks_come_back(window, tiny_checkpoints):
+    panel = window.evaluate_panel
+    boxes = panel.metric_checks
+    assert boxes["conditional-accuracy"].isChecked() and not boxes["editing"].isChecked()  # a digit cVAE
+    boxes["loss"].setChecked(False)  # the user's choice
+    window.open_paths([str(tiny_checkpoints["vae"])])
+    window.select_model("tiny-vae")  # unconditional: conditional accuracy does not apply
+    assert window.current_entry().path.name == "tiny-vae.pt"
+    assert not boxes["conditional-accuracy"].isEnabled() and not boxes["conditional-accuracy"].isChecked()
+    assert not boxes["loss"].isChecked() and "conditional-accuracy" not in panel.chosen_metrics()
+    window.select_model("digits")
+    assert boxes["conditional-accuracy"].isChecked() and not boxes["loss"].isChecked()
+    assert panel.chosen_metrics() == ["conditional-accuracy", "judge-fd"]

@@ -91,11 +91,15 @@ class EvaluatePanel(Panel):
         choose = QtWidgets.QGroupBox("Measure")
         form = QtWidgets.QFormLayout(choose)
         self.metric_checks: dict[str, QtWidgets.QCheckBox] = {}
+        # what the user wants measured where it applies: a metric that does not apply shows unticked (and
+        # disabled), and comes back ticked or not as the user left it when a model it applies to is selected
+        self.wanted_metrics = {name: name != "fid" for name, *_ in METRICS}
         checks = QtWidgets.QGridLayout()  # three to a row: six in one row crowd a laptop-wide window
         for index, (name, label, _, tip) in enumerate(METRICS):
             box = QtWidgets.QCheckBox(label)
             box.setToolTip(tip)
-            box.setChecked(name != "fid")
+            box.setChecked(self.wanted_metrics[name])
+            box.toggled.connect(lambda on, name=name, box=box: self._remember(name, box, on))
             self.metric_checks[name] = box
             checks.addWidget(box, index // 3, index % 3)
         checks.setColumnStretch(3, 1)
@@ -155,10 +159,15 @@ class EvaluatePanel(Panel):
             return
         capabilities = entry.checkpoint.capabilities
         for name, _, applies, tip in METRICS:
-            box = self.metric_checks[name]
-            box.setEnabled(applies(capabilities))
-            box.setToolTip(tip if applies(capabilities) else "Does not apply to this model")
+            box, applicable = self.metric_checks[name], applies(capabilities)
+            box.setEnabled(applicable)
+            box.setChecked(applicable and self.wanted_metrics[name])
+            box.setToolTip(tip if applicable else "Does not apply to this model")
         self.show_results()
+
+    def _remember(self, name: str, box: QtWidgets.QCheckBox, on: bool) -> None:
+        if box.isEnabled():  # the user's tick, not the unticking of a metric that does not apply
+            self.wanted_metrics[name] = on
 
     def show_results(self) -> None:
         rows = past_results(self.entry) if self.entry is not None else []
