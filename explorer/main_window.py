@@ -65,6 +65,9 @@ class MainWindow(QtWidgets.QMainWindow):
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
         self.map_panel, self.generate_panel = self.panels[:2]
+        if data_dir:  # `cvae-explorer --data-dir` is this session's folder for training and evaluating too
+            for panel in (self.train_panel, self.evaluate_panel):  # (not saved: the remembered one stays)
+                panel.data_dir_edit.setText(str(data_dir))
         self.empty_state = self._build_empty_state()
         self.right = QtWidgets.QStackedWidget()
         self.right.addWidget(self.empty_state)

@@ -108,3 +108,19 @@ def test_metrics_that_do_not_apply_show_unticked_and_the_users_ticks_come_back(w
     window.select_model("digits")
     assert boxes["conditional-accuracy"].isChecked() and not boxes["loss"].isChecked()
     assert panel.chosen_metrics() == ["conditional-accuracy", "judge-fd"]
+
+
+def test_the_command_lines_data_folder_fills_the_train_and_evaluate_fields_for_this_session(qtbot, tmp_path,
+                                                                                          data_dir):
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    settings.setValue("train/data_dir", "/remembered")
+    win = MainWindow(data_dir=data_dir, dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    assert win.evaluate_panel.data_dir_edit.text() == str(data_dir)
+    assert win.train_panel.data_dir_edit.text() == str(data_dir)
+    assert settings.value("train/data_dir") == "/remembered"
+    win.runner.shutdown()
+    without = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(without)
+    assert without.evaluate_panel.data_dir_edit.text() == "/remembered"
+    without.runner.shutdown()
