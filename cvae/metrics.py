@@ -93,9 +93,10 @@ def reconstruction_accuracy(model: GenerativeModel, judge: Classifier, data: Ima
     counts = torch.zeros(classes, dtype=torch.float64)
     for images, labels in data.to(device).batches(batch_size):
         shown = model.decode(model.encode(images, labels)[0], labels)
-        right = judge(shown.to(next(judge.parameters()).device)).argmax(1).cpu() == labels.cpu()
-        counts += torch.bincount(labels.cpu(), minlength=classes)
-        correct += torch.bincount(labels.cpu()[right], minlength=classes)
+        labels = labels.cpu()
+        right = judge(shown.to(next(judge.parameters()).device)).argmax(1).cpu() == labels
+        counts += torch.bincount(labels, minlength=classes)
+        correct += torch.bincount(labels[right], minlength=classes)
         if on_batch is not None:
             on_batch(int(counts.sum()))
     per_class = [float(c / n) if n else float("nan") for c, n in zip(correct, counts)]

@@ -64,8 +64,8 @@ def part(data: ImageDataset, start: int, stop: int) -> ImageDataset:
 
 
 def train_recipe(key: str, recipe: Recipe, train, test, work: Path):
-    """The digit build's training step (resume where it stopped, refuse another recipe's run): (checkpoint,
-    seconds of training in this call)."""
+    """The digit build's training step (resume where it stopped, refuse another recipe's run): (checkpoint, its
+    training seconds as that step records them, earlier epochs of an interrupted or finished run included)."""
     from scripts.build_bundled_models import train_recipe as train_or_resume
 
     checkpoint = train_or_resume(key, recipe, train, test, work)
