@@ -245,12 +245,26 @@ def test_the_installed_plugin_here(tmp_path):
 # --- scripts/setup.sh: which pip commands it runs, checked against a fake venv (nothing is installed) ---
 
 FAKE_PYTHON = """#!/bin/sh
-# a stand-in for .venv/bin/python: logs its arguments; answers setup.sh's state query with $FAKE_STATE
+# a stand-in for .venv/bin/python: logs its arguments; answers setup.sh's state query with $FAKE_STATE; the
+# index probe (-c CODE URL) is logged as `probe URL` and run by the real interpreter (or exits $FAKE_PROBE);
+# pip fails when $FAKE_PIP_FAIL is set
+if [ "$1" = "-c" ]; then
+  echo "probe $3" >> "$FAKE_LOG"
+  if [ -n "$FAKE_PROBE" ]; then exit "$FAKE_PROBE"; fi
+  exec "$REAL_PYTHON" "$@"
+fi
 echo "$*" >> "$FAKE_LOG"
 if [ "$1" = "-" ]; then cat > /dev/null; echo "$FAKE_STATE"; fi
+if [ "$1 $2" = "-m pip" ] && [ -n "$FAKE_PIP_FAIL" ]; then exit 1; fi
+exit 0
 """
 FAKE_CREATOR = """#!/bin/sh
-# a stand-in for python3: `-m venv .venv` makes the fake venv
+# a stand-in for python3: `-m venv .venv` makes the fake venv; the index probe as in FAKE_PYTHON
+if [ "$1" = "-c" ]; then
+  echo "probe $3" >> "$FAKE_LOG"
+  if [ -n "$FAKE_PROBE" ]; then exit "$FAKE_PROBE"; fi
+  exec "$REAL_PYTHON" "$@"
+fi
 echo "create $*" >> "$FAKE_LOG"
 mkdir -p .venv/bin && cp "$FAKE_PYTHON_SRC" .venv/bin/python && chmod +x .venv/bin/python
 """
@@ -264,13 +278,15 @@ def setup_copy(tmp_path):
     (project / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "setup.sh", project / "scripts" / "setup.sh")
     shutil.copy(ROOT / "constraints.txt", project / "constraints.txt")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
     (tmp_path / "fake-python").write_text(FAKE_PYTHON)
     creator = tmp_path / "python3"
     creator.write_text(FAKE_CREATOR)
     creator.chmod(0o755)
     log = tmp_path / "log.txt"
-    env = {k: v for k, v in os.environ.items() if k != "CVAE_TORCH"}
-    env.update(PYTHON=str(creator), FAKE_LOG=str(log), FAKE_PYTHON_SRC=str(tmp_path / "fake-python"))
+    env = {k: v for k, v in os.environ.items() if k not in ("CVAE_TORCH", "CVAE_TORCH_INDEX")}
+    env.update(PYTHON=str(creator), FAKE_LOG=str(log), FAKE_PYTHON_SRC=str(tmp_path / "fake-python"),
+               REAL_PYTHON=sys.executable)
 
     def run(state: str, **extra: str):
         log.write_text("")
@@ -298,11 +314,11 @@ def test_setup_fresh_venv_default_torch(setup_copy):
 
 def test_setup_fresh_venv_cpu_torch_comes_first_from_the_cpu_index(setup_copy):
     assert pins() == ["torch==2.14.1", "torchvision==0.29.1"]
-    result, log = setup_copy("none no", CVAE_TORCH="cpu")
+    result, log = setup_copy("none no", CVAE_TORCH="cpu", FAKE_PROBE="0")  # the index answers
     assert result.returncode == 0, result.stderr
-    assert log == ["create -m venv .venv", "-",
-                   f"{PIP} --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1",
-                   PROJECT_INSTALL]
+    index = "https://download.pytorch.org/whl/cpu"
+    assert log == [f"probe {index}", "create -m venv .venv", "-",  # the index is asked before anything is made
+                   f"{PIP} --index-url {index} torch==2.14.1 torchvision==0.29.1", PROJECT_INSTALL]
 
 
 def test_setup_keeps_an_existing_cuda_torch_and_says_how_to_start_over(setup_copy):
@@ -328,3 +344,171 @@ def test_setup_leaves_a_full_pyside6_venv_alone_and_says_so_once(setup_copy):
     assert "full PySide6" in result.stderr and len(result.stderr.splitlines()) == 1
     result, _ = setup_copy("cuda yes")
     assert result.stderr == ""
+
+
+# --- setup.sh is a no-op when nothing changed: the stamp in .venv ---
+
+def test_setup_twice_runs_pip_once(setup_copy):
+    result, log = setup_copy("none no no")
+    assert result.returncode == 0 and log == ["create -m venv .venv", "-", PROJECT_INSTALL]
+    stamp = setup_copy.project / ".venv" / ".cvae-setup-stamp"
+    assert stamp.is_file()
+    result, log = setup_copy("cuda no yes")  # installed, from these very files
+    assert (result.returncode, log, result.stderr) == (0, ["-"], "")
+
+
+@pytest.mark.parametrize("changed", ["pyproject.toml", "constraints.txt"])
+def test_setup_installs_again_when_pyproject_or_constraints_change(setup_copy, changed):
+    setup_copy("none no no")
+    assert setup_copy("cuda no yes")[1] == ["-"]
+    path = setup_copy.project / changed
+    path.write_text(path.read_text() + "\n# a new line\n")
+    result, log = setup_copy("cuda no yes")
+    assert result.returncode == 0 and log == ["-", PROJECT_INSTALL]
+    assert setup_copy("cuda no yes")[1] == ["-"]  # and the new files are the stamp now
+
+
+def test_setup_installs_again_without_the_stamp_or_the_project(setup_copy):
+    setup_copy("none no no")
+    (setup_copy.project / ".venv" / ".cvae-setup-stamp").unlink()
+    assert setup_copy("cuda no yes")[1] == ["-", PROJECT_INSTALL]
+    # the stamp matches, but the venv no longer finds the project (or torch, PySide6, ...): installed again
+    assert setup_copy("cuda no no")[1] == ["-", PROJECT_INSTALL]
+    assert setup_copy("cuda no yes")[1] == ["-"]
+
+
+def test_setup_installs_again_for_another_torch_flavour(setup_copy):
+    setup_copy("none no no")
+    result, log = setup_copy("cuda no yes", CVAE_TORCH="cpu")
+    assert log == ["-", PROJECT_INSTALL] and "rm -rf .venv && CVAE_TORCH=cpu" in result.stderr
+    assert setup_copy("cuda no yes", CVAE_TORCH="cpu")[1] == ["-"]  # said once
+    assert setup_copy("cuda no yes", CVAE_TORCH="default")[1] == ["-", PROJECT_INSTALL]
+    assert setup_copy("cuda no yes")[1] == ["-"]  # unset is the default flavour
+
+
+def test_a_failed_install_leaves_no_stamp(setup_copy):
+    setup_copy("none no no")
+    pyproject = setup_copy.project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n# changed\n")
+    result, log = setup_copy("cuda no yes", FAKE_PIP_FAIL="1")
+    assert result.returncode != 0 and log == ["-", PROJECT_INSTALL]
+    assert (setup_copy.project / ".venv" / "bin" / "python").exists()  # a venv that worked before is kept
+    assert setup_copy("cuda no yes")[1] == ["-", PROJECT_INSTALL]  # tried again, not skipped
+
+
+def test_a_failed_install_in_a_fresh_venv_removes_it(setup_copy):
+    result, log = setup_copy("none no no", FAKE_PIP_FAIL="1")
+    assert result.returncode != 0 and log == ["create -m venv .venv", "-", PROJECT_INSTALL]
+    assert not (setup_copy.project / ".venv").exists()
+    assert "removed the unfinished .venv" in result.stderr
+
+
+def _state_query() -> str:
+    text = (ROOT / "scripts" / "setup.sh").read_text()
+    return text.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+
+
+def test_the_state_query_finds_this_checkout_installed(tmp_path):
+    """setup.sh's query, run by this interpreter (the project's venv): the project is installed from this
+    checkout; asked from another folder it is not (a venv of another copy is installed again)."""
+    query = _state_query()
+    here = subprocess.run([sys.executable, "-"], input=query, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert here.returncode == 0, here.stderr
+    torch_build, _, project = here.stdout.split()
+    assert torch_build != "none" and project == "yes"
+    elsewhere = subprocess.run([sys.executable, "-"], input=query, cwd=tmp_path, capture_output=True, text=True,
+                               timeout=60)
+    assert elsewhere.stdout.split()[2] == "no"
+
+
+# --- CVAE_TORCH's index is asked first: unreachable means one line, at once, and no half-built venv ---
+
+@pytest.fixture
+def torch_index():
+    """A local stand-in for download.pytorch.org/whl: /cpu/torch/ answers 200, anything else 404."""
+    import http.server
+    import threading
+
+    class Index(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200 if self.path == "/cpu/torch/" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_reachable_index_installs_torch_from_it(setup_copy, torch_index):
+    result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=f"{torch_index}/cpu")
+    assert result.returncode == 0, result.stderr
+    assert log == [f"probe {torch_index}/cpu", "create -m venv .venv", "-",
+                   f"{PIP} --index-url {torch_index}/cpu torch==2.14.1 torchvision==0.29.1", PROJECT_INSTALL]
+
+
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _assert_refused_in_one_line(setup_copy, result, log, index):
+    assert result.returncode == 3
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "CPU-only PyTorch index could not be reached" in lines[0] and index in lines[0]
+    assert "leave CVAE_TORCH unset" in lines[0] and "proxy" in lines[0]
+    assert log == [f"probe {index}"]  # asked before anything was made: no venv, nothing installed
+    assert not (setup_copy.project / ".venv").exists()
+
+
+def test_an_unreachable_cpu_index_is_said_in_one_line_and_leaves_no_venv(setup_copy):
+    index = f"http://127.0.0.1:{_closed_port()}/cpu"
+    result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=index)
+    _assert_refused_in_one_line(setup_copy, result, log, index)
+
+
+def test_an_index_that_never_answers_is_given_up_on_in_seconds(setup_copy):
+    import socket
+    import time
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        index = f"http://127.0.0.1:{silent.getsockname()[1]}/cpu"
+        start = time.monotonic()
+        result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=index)
+        elapsed = time.monotonic() - start
+    _assert_refused_in_one_line(setup_copy, result, log, index)
+    assert elapsed < 15  # the probe's 5 s (pip alone retried for 88 s)
+
+
+def test_an_index_without_that_flavour_says_so(setup_copy, torch_index):
+    result, log = setup_copy("none no no", CVAE_TORCH="cu999", CVAE_TORCH_INDEX=f"{torch_index}/cu999")
+    assert result.returncode == 3 and len(result.stderr.splitlines()) == 1
+    assert "has no torch" in result.stderr and "HTTP 404" in result.stderr
+    assert not (setup_copy.project / ".venv").exists()
+
+
+def test_an_existing_venv_without_torch_asks_the_index_too(setup_copy, torch_index):
+    setup_copy("none no no")  # a venv whose torch install never happened (e.g. made by hand)
+    index = f"http://127.0.0.1:{_closed_port()}/cpu"
+    result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=index)
+    assert result.returncode == 3 and log == ["-", f"probe {index}"]
+    assert "could not be reached" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert (setup_copy.project / ".venv" / "bin" / "python").exists()  # not this run's to remove
+    result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=f"{torch_index}/cpu")
+    assert result.returncode == 0 and log[:2] == ["-", f"probe {torch_index}/cpu"]
+
+
+def test_an_existing_venv_with_torch_never_asks_the_index(setup_copy):
+    setup_copy("none no no")
+    index = f"http://127.0.0.1:{_closed_port()}/cpu"
+    result, log = setup_copy("cpu no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=index)
+    assert result.returncode == 0 and log == ["-", PROJECT_INSTALL]
