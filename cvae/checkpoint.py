@@ -1,8 +1,8 @@
 """The single-file checkpoint: weights, configuration, labels, data facts, metrics, and resumable training state.
 
 Files are plain `torch.save` dictionaries of tensors and primitive values, read back with
-`torch.load(weights_only=True)`, so opening one never runs code from it. Writes go to a temporary file
-in the same folder and are renamed into place, so a crash never leaves a half-written checkpoint.
+`torch.load(weights_only=True)`, so opening one never runs code from it. Writes go through `atomic_write` (a
+temporary file in the same folder, renamed into place), so a crash never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from cvae.models import build_model, config_from_dict
 
 FORMAT = "cvae-explorer/checkpoint"
 FORMAT_VERSION = 1
+# files written before the objective terms moved out of the model kept their label readers in its weights;
+# the readers only ever trained, so loading drops them (such a file explores as before but cannot be resumed)
+LEGACY_TRAINING_ONLY = ("attribute_reader.", "class_reader.")
 
 
 @dataclass
@@ -70,16 +73,26 @@ def checkpoint_dict(checkpoint: Checkpoint, half: bool = False) -> dict[str, Any
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, half: bool = False) -> Path:
-    """Write atomically: temporary file in the target folder, flushed to disk, then renamed over the target."""
+    """Write atomically (atomic_write): a crash never leaves a half-written checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(checkpoint_dict(checkpoint, half=half), buffer)
+    atomic_write(path, buffer.getbuffer())
+    return path
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | memoryview) -> Path:
+    """Replace `path` with `data` so that no reader ever sees a half-written file: a temporary file in the same
+    folder, flushed to disk, then renamed over the target. The file keeps the replaced file's permissions, or gets
+    those of an ordinary new file (0o666 less the umask; mkstemp alone would make it owner-only). Every file the
+    project writes in place (checkpoints, evaluation reports) goes through here."""
+    path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(temporary, _file_mode(path))  # mkstemp makes owner-only files; a checkpoint is an ordinary file
+        os.chmod(temporary, _file_mode(path))
         with os.fdopen(handle, "wb") as out:
-            out.write(buffer.getbuffer())
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -170,7 +183,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     state = raw["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"{path}: its 'state_dict' entry is not a mapping of names to tensors")
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # half on disk is fine
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()  # half on disk is fine
+             if not k.startswith(LEGACY_TRAINING_ONLY)}
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:
