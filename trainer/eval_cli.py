@@ -11,8 +11,9 @@ import threading
 import time
 
 from cvae.errors import CvaeError
+from cvae.metrics_registry import format_figure
 from trainer.evaluation import (DEFAULT_FID_SAMPLES, METRICS, EvaluationCallback, EvaluationCancelled,
-                                evaluate_checkpoint, parse_metrics, report_path)
+                                evaluate_checkpoint, is_bundled, parse_metrics, report_path)
 from trainer.progress import format_seconds
 
 EXIT_BAD_INPUT, EXIT_CANCELLED = 2, 130
@@ -38,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Evaluate a checkpoint on its data set's test split: held-out loss, conditional "
         "accuracy, judge Fréchet distance, FID; for face models attribute control (prior samples with each of six "
         "attributes forced on and off) and editing of held-out faces, both read by the attribute judge. The figures "
-        "go into the checkpoint's metrics and are appended to NAME.eval.json beside it.",
+        "go into the checkpoint's metrics and are appended to NAME.eval.json beside it (for a bundled model, in "
+        "~/.cache/cvae-explorer/evaluations).",
         epilog="example: cvae-eval runs/digits.pt --data-dir ../shared/data --metrics loss,conditional-accuracy")
     parser.add_argument("checkpoint", help="the checkpoint file (.pt) to evaluate")
     parser.add_argument("--metrics", help=f"comma-separated, some of {','.join(METRICS)} (default: every one that "
@@ -113,29 +115,6 @@ class EvaluationProgress(EvaluationCallback):
         self.stream.flush()
 
 
-def format_value(key: str, value, names: list[str] | None = None) -> str:
-    """`names`: the model's label names, to name the figures given one per class."""
-    if isinstance(value, dict):  # attribute control / editing: one line per attribute
-        lines = []
-        for name, row in value.items():
-            if isinstance(row, dict):
-                lines.append(f"\n  {name:14s} " + "  ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in row.items()))
-            else:
-                lines.append(f"\n  {name:14s} {format_value(name, row)}")
-        return "".join(lines)
-    if isinstance(value, list):
-        if key.endswith("_per_class") and names and len(names) == len(value):
-            return ", ".join(f"{name} {format_value(key, v)}" for name, v in zip(names, value))
-        return ", ".join(format_value(key, v) for v in value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if "accuracy" in key:
-        return f"{100 * value:.2f} %"
-    if key.startswith("test_"):
-        return f"{value:.2f} nats"
-    return f"{value:.4g}"
-
-
 def run(args, stdout=None, stderr=None) -> int:
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     metrics = parse_metrics(args.metrics)
@@ -161,14 +140,16 @@ def run(args, stdout=None, stderr=None) -> int:
         print(json.dumps(result, indent=1), file=stdout)
     else:
         for key, value in result["metrics"].items():
-            print(f"{key:34s} {format_value(key, value, result.get('label_names'))}", file=stdout)
+            print(f"{key:34s} {format_figure(key, value, result.get('label_names'))}", file=stdout)
     if not args.quiet:
         for metric, reason in result["skipped"].items():
             print(f"{PROG}: {metric} skipped: {reason}", file=stderr)
         for note in result["notes"]:
             print(f"{PROG}: note: {note}", file=stderr)
         where = f"{args.checkpoint} and {result['report']}" if result["checkpoint_updated"] else result["report"]
-        print(f"{PROG}: wrote {where} ({format_seconds(result['seconds'])})", file=stderr)
+        aside = "; a bundled model's report goes to your cache folder, not into the package" if is_bundled(
+            args.checkpoint) else ""
+        print(f"{PROG}: wrote {where} ({format_seconds(result['seconds'])}{aside})", file=stderr)
     return 0
 
 

@@ -199,7 +199,8 @@ class TrainJob(Job):
 
 class EvaluateJob(Job):
     """Evaluates a checkpoint file (trainer.evaluation.evaluate_checkpoint): the results go into the file's
-    metrics and its JSON report."""
+    metrics and its JSON report. The finished message lists the figures as cvae-eval prints them (the metric
+    registry's formats: "test_images 10,000", not "1e+04")."""
 
     kind = "evaluate"
 
@@ -210,6 +211,7 @@ class EvaluateJob(Job):
         self.options = dict(options or {})
 
     def _run(self) -> JobResult:
+        from cvae.metrics_registry import summary
         from trainer.evaluation import EvaluationCancelled, evaluate_checkpoint
 
         callbacks = self.callbacks
@@ -228,12 +230,9 @@ class EvaluateJob(Job):
             outcome = evaluate_checkpoint(self.path, progress=Progress(), cancel=as_flag(self.cancel),
                                           **self.options)
         except EvaluationCancelled:
-            return JobResult(self.kind, CANCELLED, f"evaluation of {self.path.name} cancelled; nothing was written",
-                             self.path)
+            return JobResult(self.kind, CANCELLED, f"nothing was written; {self.path.name} is as it was", self.path)
         metrics = outcome.get("metrics", {})
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))
-                          and not isinstance(v, bool))
         notes = "; ".join([*outcome.get("notes", []), *(f"{k} skipped: {v}" for k, v in
                                                        outcome.get("skipped", {}).items())])
-        return JobResult(self.kind, FINISHED, f"evaluated {self.path.name}: {shown or 'nothing measured'}"
+        return JobResult(self.kind, FINISHED, f"evaluated {self.path.name}: {summary(metrics) or 'nothing measured'}"
                          + (f" ({notes})" if notes else ""), self.path, metrics=metrics)
