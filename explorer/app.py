@@ -95,7 +95,23 @@ EXIT_NOT_SHOWN = 2  # what was asked for (a checkpoint, --model, --panel) could 
 
 def _splash(app):
     """A plain splash with a status line, shown before the heavy imports (torch alone takes seconds)."""
+    import time
+
     from PySide6 import QtCore, QtGui, QtWidgets
+
+    class Splash(QtWidgets.QSplashScreen):
+        """QSplashScreen without its own waits. Qt's blocks in show() and in finish() until the window is
+        reported exposed, for up to a second each, in processEvents(..., 1000 ms), which keeps waiting for more
+        events after the expose event came: every start lost a second before the splash (and another before the
+        window). Here the splash waits for its own expose event only, and finish() closes it."""
+
+        def event(self, event):  # noqa: N802 (Qt naming)
+            if event.type() == QtCore.QEvent.Type.Show:
+                return QtWidgets.QWidget.event(self, event)  # skips QSplashScreen's wait for the window
+            return super().event(event)
+
+        def finish(self, window):  # noqa: N802
+            self.close()
 
     pixmap = QtGui.QPixmap(460, 150)
     pixmap.fill(QtGui.QColor("#20242b"))
@@ -113,8 +129,14 @@ def _splash(app):
     painter.drawText(QtCore.QRect(24, 62, 420, 24), QtCore.Qt.AlignmentFlag.AlignLeft,
                      "latent maps, samples and edits of conditional VAEs")
     painter.end()
-    splash = QtWidgets.QSplashScreen(pixmap)
+    splash = Splash(pixmap)
     splash.show()
+    handle = splash.windowHandle()
+    deadline = time.perf_counter() + 1.0  # a display that never says: go on after a second, as Qt did
+    while handle is not None and not handle.isExposed() and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.002)
+    splash.repaint()
     return splash
 
 
