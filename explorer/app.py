@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     _say(app, splash, "Building the window…")
     window = MainWindow(data_dir=args.data_dir, dialogs=args.screenshot is None)
     window.resize(*size)
+    if not args.no_bundled:
+        window.show_loading("Loading the bundled models…")  # not "No model is open" for the second they take
     if args.screenshot is None:
         window.show()  # error dialogs then appear over the window
         if splash is not None:
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         window.statusBar().showMessage("Opening the bundled models…")
         app.processEvents()
         window.open_paths(_bundled(), bundled=True)
+        window.show_loading(None)
     errors_before = len(window.errors)
     opened = window.open_paths(args.checkpoints)
     failures += window.errors[errors_before:]

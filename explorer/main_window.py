@@ -85,19 +85,27 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resize(1360, 860)
         self.show_entry(None)
 
+    EMPTY_TEXT = ("<h3>No model is open</h3>"
+                  "<p>Open a checkpoint (<code>.pt</code>) written by <code>cvae-train</code> with <b>File › Open…</b> "
+                  "(Ctrl+O), or give its path on the command line: <code>cvae-explorer runs/model.pt</code>.</p>")
+
     def _build_empty_state(self) -> QtWidgets.QWidget:
-        """What the right side shows while no model is open: how to open one, not controls over nothing."""
+        """What the right side shows while no model is open: how to open one, not controls over nothing (and,
+        while the bundled models are being opened, that they are)."""
         page = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(page)
         layout.addStretch(1)
-        self.empty_label = QtWidgets.QLabel(
-            "<h3>No model is open</h3>"
-            "<p>Open a checkpoint (<code>.pt</code>) written by <code>cvae-train</code> with <b>File › Open…</b> "
-            "(Ctrl+O), or give its path on the command line: <code>cvae-explorer runs/model.pt</code>.</p>")
+        self.empty_label = QtWidgets.QLabel(self.EMPTY_TEXT)
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setFixedWidth(520)  # a fixed width lets the wrapped text take its full height
-        layout.addWidget(self.empty_label, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
+        self.empty_label.setMaximumWidth(520)
+        # No alignment flag on the label's layout item: an aligned item is given its unwrapped size hint's height,
+        # which cut the text after its first line; centred by stretches instead, it gets the height its width needs.
+        row = QtWidgets.QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.empty_label, 100)
+        row.addStretch(1)
+        layout.addLayout(row)
         self.empty_open_button = QtWidgets.QPushButton("Open checkpoint…")
         self.empty_open_button.clicked.connect(self.open_dialog)
         layout.addWidget(self.empty_open_button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
@@ -105,7 +113,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.empty_train_button.clicked.connect(lambda: self.select_panel("train"))
         layout.addWidget(self.empty_train_button, 0, QtCore.Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
+        self._loading = None
         return page
+
+    def show_loading(self, message: str | None) -> None:
+        """While `message` (e.g. the bundled models being opened), the empty side says that instead of "No model
+        is open" and offers no buttons; None: back to the empty state's own text, shown when no model is open."""
+        self._loading = message
+        self.empty_label.setText(f"<h3>{message}</h3>" if message else self.EMPTY_TEXT)
+        for button in (self.empty_open_button, self.empty_train_button):
+            button.setVisible(not message)
 
     def fit_model_list(self) -> None:
         """Give the model list the height of its rows (up to 40% of the column) and the card the rest."""

@@ -270,3 +270,71 @@ def test_screenshot_attributes_force_the_face_toggles_and_edit_rows(tmp_path, qa
     assert main([str(face), "--no-bundled", "--attributes", "Smilling=1", "--screenshot",
                  str(tmp_path / "shot.png")]) == 2
     assert "Smilling not among the model's attributes" in capsys.readouterr().err
+
+
+# --- the empty state: all of its text shows; not shown while the bundled models are still being opened ---
+
+@pytest.fixture
+def empty_window(qtbot, tmp_path):
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    return win
+
+
+@pytest.mark.parametrize("size", [(1360, 860), (1010, 614)])  # the default size, and the smallest the window takes
+def test_the_empty_state_shows_all_of_its_text(empty_window, qtbot, size):
+    window = empty_window
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    QtWidgets.QApplication.processEvents()
+    label = window.empty_label
+    assert window.right.currentWidget() is window.empty_state and label.isVisible()
+    assert label.wordWrap()
+    needed = label.heightForWidth(label.width())
+    lines = QtGui.QFontMetrics(label.font()).lineSpacing()
+    assert needed > 3 * lines  # the heading and a paragraph that wraps: more than the first line of it
+    assert label.height() >= needed, f"{label.height()} px for text that needs {needed} px at {label.width()} px"
+    page = window.empty_state.rect()
+    assert page.contains(label.geometry())  # and nothing of the label is outside the page
+    # the buttons sit below all of it, not over its last line
+    assert window.empty_open_button.geometry().top() >= label.geometry().bottom()
+    # the whole sentence renders: the label's last text line has ink on it (the old layout cut it off there)
+    image = label.grab().toImage()
+    bottom_band = [image.pixelColor(x, y).lightness() for y in range(max(0, label.height() - 2 * lines),
+                                                                      label.height()) for x in range(image.width())]
+    assert min(bottom_band) < 128
+
+
+def test_the_empty_state_says_loading_while_the_bundled_models_open(tmp_path, qapp, shown, tiny_checkpoints,
+                                                                    monkeypatch):
+    seen = []
+    original = MainWindow.open_paths
+
+    def open_paths(self, paths, bundled=False, replace=False):
+        if bundled:
+            seen.append((self.right.currentWidget() is self.empty_state, self.empty_label.text(),
+                         self.empty_open_button.isHidden(), self.empty_train_button.isHidden()))
+        return original(self, paths, bundled=bundled, replace=replace)
+    monkeypatch.setattr(MainWindow, "open_paths", open_paths)
+    monkeypatch.setattr(app_module, "_bundled", lambda: [tiny_checkpoints["cvae"]])
+    assert main(["--screenshot", str(tmp_path / "shot.png")]) == 0
+    on_page, text, open_hidden, train_hidden = seen[0]
+    assert on_page and "Loading the bundled models" in text and "No model is open" not in text
+    assert open_hidden and train_hidden  # no "Open checkpoint…" while they open
+    window = shown[0]
+    assert window.right.currentWidget() is window.tabs  # then the model, not the empty state
+    assert "No model is open" in window.empty_label.text()  # the empty state has its own text back
+    assert not window.empty_open_button.isHidden()
+
+
+def test_when_no_bundled_model_opens_the_empty_state_says_how_to_open_one(tmp_path, qapp, shown, monkeypatch):
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(app_module, "_bundled", lambda: [bad])
+    assert main(["--screenshot", str(tmp_path / "shot.png")]) == 2
+    window = shown[0]
+    assert window.right.currentWidget() is window.empty_state
+    assert "No model is open" in window.empty_label.text() and "cvae-explorer runs/model.pt" in window.empty_label.text()
+    assert not window.empty_open_button.isHidden()
