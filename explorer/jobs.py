@@ -84,6 +84,19 @@ class JobWorker(QtCore.QObject):
         self.ended.emit(dataclasses.replace(result, kind=self.kind))
 
 
+WORKER_SIGNALS = ("progress", "counted", "phase", "epoch", "samples", "saved", "ended")
+
+
+def result_text(result: JobResult) -> str:
+    """What a panel says when a job ends: "Finished: trained 3 epochs into runs/digits.pt". A message that
+    already starts with its status word does not say it twice ("Cancelled; epoch 2 is saved in …", not
+    "Cancelled: cancelled; epoch 2 is saved in …")."""
+    status, message = result.status.capitalize(), result.message.strip()
+    if message.lower().startswith(result.status.lower()):
+        return status + message[len(result.status):]
+    return f"{status}: {message}" if message else status
+
+
 class JobRunner(QtCore.QObject):
     """Starts, cancels and tracks jobs by kind; `ended(kind, result)` fires on the GUI thread."""
 
@@ -105,10 +118,19 @@ class JobRunner(QtCore.QObject):
     def running(self, kind: str | None = None) -> bool:
         return bool(self._running) if kind is None else kind in self._running
 
-    def start(self, kind: str, factory: Callable[[list, threading.Event], object]) -> JobWorker | None:
-        """Run `factory(callbacks, cancel)`'s job on a new thread; None when a job of this kind is running."""
+    def start(self, kind: str, factory: Callable[[list, threading.Event], object],
+              slots: dict[str, Callable] | None = None) -> JobWorker | None:
+        """Run `factory(callbacks, cancel)`'s job on a new thread; None when a job of this kind is running.
+
+        slots: {signal name: receiver} of the worker ("progress", "counted", "phase", "epoch", "samples", "saved",
+        "ended"), connected *before* the thread starts, so that a job that ends at once (a bad path, a missing
+        data set) still reaches its panel. Connecting to the returned worker afterwards can miss signals."""
         if kind in self._running:
             return None
+        unknown = sorted(set(slots or {}) - set(WORKER_SIGNALS))
+        if unknown:
+            raise ValueError(f"JobWorker has no signal {', '.join(unknown)}; expected some of "
+                             f"{', '.join(WORKER_SIGNALS)}")
         if not self._running:
             gc.collect()  # what is garbage now goes on this thread, before the worker starts allocating
             self._gc_was_enabled = gc.isenabled()
@@ -122,6 +144,8 @@ class JobRunner(QtCore.QObject):
         # a bound method of this (GUI-thread) object: Qt queues the call here; a bare lambda would run on the
         # worker's thread and wait for itself
         worker.ended.connect(self._finish)
+        for name, receiver in (slots or {}).items():  # the runner's own bookkeeping above runs first
+            getattr(worker, name).connect(receiver)
         self._running[kind] = (thread, worker)
         thread.start()
         self.started.emit(kind)

@@ -1,4 +1,5 @@
-"""The model card: what the selected checkpoint is, what it was trained on, and how well it does."""
+"""The model card: what the selected checkpoint is, what it was trained on, and how well it does (the figures'
+labels, order and formats are the metric registry's, cvae.metrics_registry, as cvae-eval prints them)."""
 
 from __future__ import annotations
 
@@ -6,48 +7,8 @@ import html
 
 from PySide6 import QtCore, QtWidgets
 
+from cvae import metrics_registry as registry
 from cvae.models import FAMILY_NAMES
-
-# (metric key, label, kind); kinds: nats, percent, number. Unknown keys are listed after these.
-METRICS = (
-    ("test_nelbo", "Test loss (−ELBO)", "nats"),
-    ("test_rec", "&nbsp;&nbsp;reconstruction", "nats"),
-    ("test_kl", "&nbsp;&nbsp;KL divergence", "nats"),
-    ("conditional_accuracy", "Conditional accuracy", "percent"),
-    ("conditional_accuracy_per_class", "&nbsp;&nbsp;per label", "percent"),
-    ("conditional_samples", "&nbsp;&nbsp;prior samples", "count"),
-    ("reconstruction_accuracy", "Reconstruction accuracy", "percent"),
-    ("judge_accuracy", "Judge's test accuracy", "percent"),
-    ("test_accuracy", "Test accuracy", "percent"),
-    ("fid", "FID", "number"),
-    ("fid_samples", "&nbsp;&nbsp;generated images", "count"),
-    ("fid_reference_images", "&nbsp;&nbsp;test images", "count"),
-    ("judge_fd", "Judge Fréchet distance", "number"),
-    ("judge_fd_samples", "&nbsp;&nbsp;generated images", "count"),
-    ("judge_fd_reference_images", "&nbsp;&nbsp;test images", "count"),
-    ("test_images", "Test images", "count"),
-)
-HIDDEN_PREFIXES = ("train_", "epochs")
-# in the file and in cvae-eval's report, but too long for the card beside the conditional accuracy's per-label list
-HIDDEN_KEYS = ("reconstruction_accuracy_per_class",)
-
-
-def format_metric(value, kind: str, names: list[str] | None = None) -> str:
-    """`names`: the model's label names, for figures given one per label (clothing names, not indices)."""
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-        if kind == "percent":  # one figure per label, e.g. conditional accuracy of each digit
-            names = names if names is not None and len(names) == len(value) else [str(i) for i in range(len(value))]
-            return html.escape(", ".join(f"{name} {100 * v:.0f}" for name, v in zip(names, value)) + " %")
-        return html.escape(", ".join(f"{v:.4g}" for v in value))
-    if kind == "count" and isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return html.escape(str(value))
-    if kind == "nats":
-        return f"{value:.1f} nats"
-    if kind == "percent":
-        return f"{100 * value:.2f} %" if abs(value) <= 1 else f"{value:.2f} %"
-    return f"{value:.4g}"
 
 
 def card_rows(entry) -> list[tuple[str, str]]:
@@ -103,15 +64,8 @@ def card_rows(entry) -> list[tuple[str, str]]:
             parts.append(f"trained in {seconds / 60:.0f} min" if seconds >= 60 else f"trained in {seconds:.0f} s")
         if parts:
             rows.append(("Training", html.escape(", ".join(parts))))
-    metrics = dict(checkpoint.metrics)
-    rows += face_rows(metrics)
-    for key, label, kind in METRICS:
-        if key in metrics:
-            rows.append((label, format_metric(metrics.pop(key), kind, labels)))
-    for key in sorted(metrics):
-        if not key.startswith(HIDDEN_PREFIXES) and key not in HIDDEN_KEYS:
-            kind = "percent" if "accuracy" in key else "nats" if key.endswith(("nelbo", "_rec", "_kl")) else "number"
-            rows.append((html.escape(key.replace("_", " ")), format_metric(metrics[key], kind, labels)))
+    for label, text, indented in registry.card_rows(checkpoint.metrics, labels):  # the figures: the registry's
+        rows.append((("&nbsp;&nbsp;" if indented else "") + html.escape(label.replace("_", " ")), html.escape(text)))
     return rows
 
 
@@ -134,42 +88,3 @@ class ModelCard(QtWidgets.QLabel):
                         f"<td>{value}</td></tr>" for label, value in card_rows(entry))
         self.setText(f"<table cellspacing='2'>{cells}</table>")
         self.setToolTip(str(entry.path))
-
-
-def face_rows(metrics: dict) -> list[tuple[str, str]]:
-    """The face figures, taken out of `metrics`: attribute control and editing per attribute (a face model), the
-    judge's accuracy per attribute (an attribute judge), each as one readable row."""
-    rows = []
-    control = metrics.pop("attribute_control", None)
-    if isinstance(control, dict):
-        for name, row in control.items():
-            if isinstance(row, dict) and {"on_rate", "off_rate", "gap"} <= set(row):
-                rows.append((html.escape(f"Control: {name.replace('_', ' ')}"),
-                             f"on {100 * row['on_rate']:.0f} % · off {100 * row['off_rate']:.0f} % · "
-                             f"gap {row['gap']:.2f}"))
-    editing = metrics.pop("editing", None)
-    if isinstance(editing, dict):
-        for name, row in (editing.get("attributes") or {}).items():
-            if isinstance(row, dict) and {"add_success", "remove_success", "preservation"} <= set(row):
-                rows.append((html.escape(f"Edit: {name.replace('_', ' ')}"),
-                             f"added {100 * row['add_success']:.0f} % · removed {100 * row['remove_success']:.0f} % "
-                             f"· others kept {100 * row['preservation']:.1f} %"))
-        if isinstance(editing.get("reconstruction_mse"), (int, float)):
-            rows.append(("Reconstruction error", f"MSE {editing['reconstruction_mse']:.4f} "
-                                                 f"(PSNR {editing.get('reconstruction_psnr', float('nan')):.1f} dB)"))
-    per_attribute = metrics.pop("per_attribute", None)
-    for key, label in (("mean_accuracy", "Mean accuracy (held out)"),
-                       ("mean_balanced_accuracy", "Mean balanced accuracy"),
-                       ("majority_accuracy", "Majority-class baseline")):
-        if isinstance(metrics.get(key), (int, float)):
-            rows.append((label, format_metric(metrics.pop(key), "percent")))
-    if isinstance(per_attribute, list):
-        for row in per_attribute:
-            if isinstance(row, dict) and row.get("name") in FACE_ATTRIBUTES_SHOWN:
-                rows.append((html.escape(row["name"].replace("_", " ")),
-                             f"accuracy {100 * row['accuracy']:.1f} % · balanced {100 * row['balanced_accuracy']:.1f} %"
-                             f" · {100 * row['positive_rate']:.1f} % of faces"))
-    return rows
-
-
-FACE_ATTRIBUTES_SHOWN = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat")

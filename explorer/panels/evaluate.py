@@ -1,7 +1,8 @@
 """Evaluate: measure the selected model (held-out loss, conditional accuracy, a Fréchet distance in the judge's
-features, FID) as a background job with progress and cancel, and see every past result for it in one table
-(from the checkpoint's metrics and its JSON report). The measuring is trainer.evaluation's, the same as
-`cvae-eval`'s."""
+features, FID, the face metrics) as a background job with progress and cancel, and see every past result for it
+in one table (from the checkpoint's metrics and its JSON report). The measuring is trainer.evaluation's, the same
+as `cvae-eval`'s; which boxes apply to the model, their labels and the table's figures are the metric registry's
+(cvae.metrics_registry), so the panel offers exactly what the evaluation accepts."""
 
 from __future__ import annotations
 
@@ -11,48 +12,21 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
+from cvae import metrics_registry as registry
 from cvae.data import DATA_DIR_ENV
+from explorer.jobs import result_text
 from explorer.panels import Panel
 from trainer.evaluation import report_path
 from trainer.jobs import FAILED, FINISHED, EvaluateJob
 
-# (metric name for the job, label, what the model must be able to do, tooltip)
-METRICS = (
-    ("loss", "Held-out loss (−ELBO)", lambda c: c.generative,
-     "Negative ELBO per test image in nats, one posterior sample, fixed seed"),
-    ("conditional-accuracy", "Conditional accuracy", lambda c: c.takes_class,
-     "Share of prior samples for each class that the judge reads as that class; beside it, the share of test "
-     "images whose reconstructions it reads right (what the decoder can draw at all)"),
-    ("judge-fd", "Judge Fréchet distance", lambda c: c.generative and c.label_kind != "attributes",
-     "Fréchet distance between samples and test images in the judge's own features (not FID; no download)"),
-    ("fid", "FID (Inception)", lambda c: c.generative,
-     "Fréchet Inception Distance with pytorch-fid's weights (a file you provide once)"),
-    ("attribute-control", "Attribute control", lambda c: c.takes_attributes and c.variational,
-     "Prior samples decoded with each of six attributes forced on and off: the attribute judge's on-rate, off-rate "
-     "and gap"),
-    ("editing", "Editing real faces", lambda c: c.takes_attributes,
-     "Held-out faces re-decoded with one attribute flipped: how often the judge sees the flip, and how many other "
-     "attributes stay as they were"),
-)
 REPORT_SUFFIX = ".eval.json"
+IDLE_TEXT = "Choose what to measure and press Evaluate."
 
 
-def shown_figures(metrics: dict) -> dict:
-    """The numbers of a metrics record, with the face figures flattened to one column per attribute."""
-    out = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    for name, row in (metrics.get("attribute_control") or {}).items():
-        if isinstance(row, dict) and isinstance(row.get("gap"), (int, float)):
-            out[f"gap {name}"] = row["gap"]
-    editing = metrics.get("editing") or {}
-    for name, row in (editing.get("attributes") or {}).items() if isinstance(editing, dict) else ():
-        if isinstance(row, dict) and isinstance(row.get("success"), (int, float)):
-            out[f"edit {name}"] = row["success"]
-    return out
-
-
-def past_results(entry) -> list[tuple[str, dict]]:
-    """(where, metrics) rows: the checkpoint's own metrics first, then every record of its JSON report."""
-    rows = [("checkpoint", shown_figures(entry.checkpoint.metrics))]
+def past_results(entry) -> list[tuple[str, dict[str, str]]]:
+    """(where, {column: text}) rows: the checkpoint's own metrics first, then every record of its JSON report
+    (beside the checkpoint, or in the user's cache folder for a bundled model)."""
+    rows = [("checkpoint", registry.table_row(entry.checkpoint.metrics))]
     path = report_path(Path(entry.path))
     try:
         records = json.loads(path.read_text()) if path.is_file() else []
@@ -63,8 +37,12 @@ def past_results(entry) -> list[tuple[str, dict]]:
     for record in records if isinstance(records, list) else []:
         if isinstance(record, dict):
             metrics = record.get("metrics", record)
-            rows.append((str(record.get("time", record.get("timestamp", "report"))), shown_figures(metrics)))
+            rows.append((str(record.get("time", record.get("timestamp", "report"))), registry.table_row(metrics)))
     return rows
+
+
+def _path_of(entry) -> Path | None:
+    return None if entry is None else Path(entry.path).resolve()
 
 
 class EvaluatePanel(Panel):
@@ -93,11 +71,12 @@ class EvaluatePanel(Panel):
         self.metric_checks: dict[str, QtWidgets.QCheckBox] = {}
         # what the user wants measured where it applies: a metric that does not apply shows unticked (and
         # disabled), and comes back ticked or not as the user left it when a model it applies to is selected
-        self.wanted_metrics = {name: name != "fid" for name, *_ in METRICS}
+        self.wanted_metrics = {metric.name: metric.ticked for metric in registry.METRICS}
         checks = QtWidgets.QGridLayout()  # three to a row: six in one row crowd a laptop-wide window
-        for index, (name, label, _, tip) in enumerate(METRICS):
-            box = QtWidgets.QCheckBox(label)
-            box.setToolTip(tip)
+        for index, metric in enumerate(registry.METRICS):
+            name = metric.name
+            box = QtWidgets.QCheckBox(metric.label)
+            box.setToolTip(metric.help)
             box.setChecked(self.wanted_metrics[name])
             box.toggled.connect(lambda on, name=name, box=box: self._remember(name, box, on))
             self.metric_checks[name] = box
@@ -139,7 +118,7 @@ class EvaluatePanel(Panel):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.progress, 1)
         layout.addLayout(buttons)
-        self.status_label = QtWidgets.QLabel("Choose what to measure and press Evaluate.")
+        self.status_label = QtWidgets.QLabel(IDLE_TEXT)
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.status_label)
@@ -152,18 +131,30 @@ class EvaluatePanel(Panel):
 
     # ----- model -----
     def set_entry(self, entry) -> None:
+        # another model (not the same file re-read after an evaluation wrote into it): the last result was not its
+        changed = _path_of(entry) != _path_of(self.entry)
         self.entry = entry
+        if changed and not self.runner.running("evaluate"):
+            self._reset_result()
         if entry is None:
             self.table.clear()
             self.table.setRowCount(0)
             return
         capabilities = entry.checkpoint.capabilities
-        for name, _, applies, tip in METRICS:
-            box, applicable = self.metric_checks[name], applies(capabilities)
-            box.setEnabled(applicable)
-            box.setChecked(applicable and self.wanted_metrics[name])
-            box.setToolTip(tip if applicable else "Does not apply to this model")
+        for metric in registry.METRICS:
+            box, why_not = self.metric_checks[metric.name], metric.why_not(capabilities)
+            box.setEnabled(why_not is None)
+            box.setChecked(why_not is None and self.wanted_metrics[metric.name])
+            box.setToolTip(metric.help if why_not is None else f"Does not apply: {why_not}")
         self.show_results()
+
+    def _reset_result(self) -> None:
+        self.last_result = None
+        self.status_label.setText(IDLE_TEXT)
+        self.progress.setMaximum(100)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.weights_button.setStyleSheet("")
 
     def _remember(self, name: str, box: QtWidgets.QCheckBox, on: bool) -> None:
         if box.isEnabled():  # the user's tick, not the unticking of a metric that does not apply
@@ -180,9 +171,7 @@ class EvaluatePanel(Panel):
             self.table.setItem(row, 0, QtWidgets.QTableWidgetItem(where))
             for column, key in enumerate(keys, 1):
                 if key in metrics:
-                    value = metrics[key]
-                    text = f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
-                    self.table.setItem(row, column, QtWidgets.QTableWidgetItem(text))
+                    self.table.setItem(row, column, QtWidgets.QTableWidgetItem(metrics[key]))
         self.table.resizeColumnsToContents()
 
     # ----- running -----
@@ -207,12 +196,11 @@ class EvaluatePanel(Panel):
         self.settings.setValue("evaluate/samples", self.samples_spin.value())
         self.settings.setValue("evaluate/inception_weights", options["inception_weights"] or "")
         path = Path(self.entry.path)
-        worker = self.runner.start("evaluate", lambda callbacks, cancel: EvaluateJob(path, options, callbacks, cancel))
-        worker.counted.connect(self._counted)
-        worker.phase.connect(lambda text: self.status_label.setText(f"{text} …"))
-        worker.ended.connect(self._ended)
-        self.last_result = None
-        self.progress.setValue(0)
+        self._reset_result()
+        worker = self.runner.start("evaluate", lambda callbacks, cancel: EvaluateJob(path, options, callbacks, cancel),
+                                   slots={"counted": self._counted, "phase": self._phase, "ended": self._ended})
+        if worker is None:
+            return False
         self._set_running(True)
         self.status_label.setText(f"Evaluating {self.entry.name}: {', '.join(metrics)} …")
         return True
@@ -226,10 +214,13 @@ class EvaluatePanel(Panel):
         self.progress.setValue(done)
         self.progress.setFormat(f"{what}: {done:,}/{total:,}")
 
+    def _phase(self, text: str) -> None:
+        self.status_label.setText(f"{text} …")
+
     def _ended(self, result) -> None:
         self.last_result = result
         self._set_running(False)
-        self.status_label.setText(f"{result.status.capitalize()}: {result.message}")
+        self.status_label.setText(result_text(result))
         weights_missing = result.status == FAILED and "pt_inception" in result.message
         self.weights_button.setStyleSheet("font-weight: bold" if weights_missing else "")
         if result.status == FINISHED:

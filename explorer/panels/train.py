@@ -6,6 +6,7 @@ same ones `cvae-train` reads, and the run is the same TrainJob the CLI's loop ru
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -13,9 +14,11 @@ import torch
 from PySide6 import QtCore, QtWidgets
 
 from cvae import latent as L
+from cvae import metrics_registry as registry
 from cvae.data import DATA_DIR_ENV, DATASETS
 from cvae.models import FAMILY_NAMES, config_class
 from explorer.images import ImageView
+from explorer.jobs import result_text
 from explorer.panels import Panel
 from explorer.widgets.option_form import OptionForm
 from trainer.config import TrainConfig
@@ -32,14 +35,11 @@ DATASET_DEFAULTS = {  # sensible starting points per data set (everything else: 
     "fashion-mnist": {"epochs": 10, "batch_size": 100},
     "celeba": {"epochs": 20, "batch_size": 64, "learning_rate": 5e-4},
 }
-CURVES = (  # record key, legend, colour; a curve joins the legend when its first point arrives
-    ("train_nelbo", "train −ELBO", "#1f77b4"), ("test_nelbo", "held-out −ELBO", "#d62728"),
-    ("train_rec", "train reconstruction", "#aec7e8"), ("test_rec", "held-out reconstruction", "#ff9896"),
-    ("train_cross_entropy", "train cross-entropy", "#1f77b4"), ("test_cross_entropy", "held-out cross-entropy",
-                                                                   "#d62728"),
-)
-KL_CURVES = (("train_kl", "train KL", "#9467bd"), ("test_kl", "held-out KL", "#e377c2"),
-             ("train_accuracy", "train accuracy", "#2ca02c"), ("test_accuracy", "held-out accuracy", "#8c564b"))
+COLOURS = {  # a loss term's (train, held-out) colours; terms not listed take the next pair of PALETTE
+    "nelbo": ("#1f77b4", "#d62728"), "rec": ("#aec7e8", "#ff9896"), "cross_entropy": ("#1f77b4", "#d62728"),
+    "kl": ("#9467bd", "#e377c2"), "accuracy": ("#2ca02c", "#8c564b"),
+}
+PALETTE = (("#ff7f0e", "#ffbb78"), ("#17becf", "#9edae5"), ("#bcbd22", "#dbdb8d"), ("#7f7f7f", "#c7c7c7"))
 
 
 def devices() -> list[tuple[str, str]]:
@@ -73,6 +73,7 @@ class TrainPanel(Panel):
         self.batch_x: list[float] = []
         self.batch_loss: list[float] = []
         self.last_result = None
+        self.shown_output: Path | None = None  # the run whose curves are shown
         self.on_checkpoint_ready = None  # set by the main window: opens the finished checkpoint
 
         self._build_settings()
@@ -186,16 +187,13 @@ class TrainPanel(Panel):
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
-        self.epoch_curves = {key: self.loss_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o",
-                                                      symbolSize=5, symbolBrush=colour)
-                             for key, _, colour in CURVES}
         self.kl_plot = pg.PlotWidget(title="KL (nats) or accuracy")
         self.kl_plot.addLegend(offset=(-10, 10))
         self.kl_plot.setLabel("bottom", "epoch")
         self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.kl_curves = {key: self.kl_plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5,
-                                                 symbolBrush=colour) for key, _, colour in KL_CURVES}
-        self._in_legend: set[str] = set()
+        # one curve per loss term the run reports (train_X, test_X), made when its first point arrives: the
+        # registry's term table says its label and plot, so a model's own terms get curves too
+        self.epoch_curves: dict[str, pg.PlotDataItem] = {}
         plots = QtWidgets.QHBoxLayout()
         plots.addWidget(self.loss_plot, 3)
         plots.addWidget(self.kl_plot, 2)
@@ -276,14 +274,12 @@ class TrainPanel(Panel):
             return False
         self.settings.setValue("train/data_dir", spec.data_dir or "")
         self.settings.setValue("train/dataset", spec.dataset)
-        self._reset_live(keep=resume)
-        self.worker = self.runner.start("train", lambda callbacks, cancel: TrainJob(spec, callbacks, cancel))
-        worker = self.worker
-        worker.progress.connect(self._progress)
-        worker.phase.connect(self._phase)
-        worker.epoch.connect(self._epoch)
-        worker.samples.connect(self._samples)
-        worker.ended.connect(self._ended)
+        self._reset_live(keep=resume and spec.output == self.shown_output)
+        self.shown_output = spec.output
+        self.worker = self.runner.start(
+            "train", lambda callbacks, cancel: TrainJob(spec, callbacks, cancel),
+            slots={"progress": self._progress, "phase": self._phase, "epoch": self._epoch, "samples": self._samples,
+                   "ended": self._ended})
         self._set_running(True)
         what = "Resuming" if resume else "Starting"
         self._say(f"{what} {spec.family or 'the default model'} on {spec.dataset} into {spec.output} "
@@ -308,10 +304,22 @@ class TrainPanel(Panel):
         self.cancel_button.setEnabled(running)
 
     def _reset_live(self, keep: bool) -> None:
+        """A new run starts from a clean display: no earlier run's progress, ETA, samples or axes. keep: the
+        run resumes the one shown, whose epoch curves stay."""
         if not keep:
             self.history = []
         self.batch_x, self.batch_loss = [], []
+        self.progress.setMaximum(100)
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.samples_view.set_image(None)
+        self.samples_caption.setText("")
+        for plot in (self.loss_plot, self.kl_plot):  # the earlier run's curves and legend entries go
+            item = plot.getPlotItem()
+            for curve in [c for c in self.epoch_curves.values() if c in item.items]:
+                item.removeItem(curve)
+            item.enableAutoRange()  # and its axes: the new run's points set them
+        self.epoch_curves = {}
         self._redraw_curves()
 
     def _say(self, text: str) -> None:
@@ -340,17 +348,25 @@ class TrainPanel(Panel):
         self._redraw_curves()
 
     def _redraw_curves(self) -> None:
-        epochs = [r["epoch"] for r in self.history]
-        for table, curves, plot in ((CURVES, self.epoch_curves, self.loss_plot),
-                                    (KL_CURVES, self.kl_curves, self.kl_plot)):
-            for key, name, _ in table:
-                points = [(e, r[key]) for e, r in zip(epochs, self.history) if key in r]
-                curves[key].setData([p[0] for p in points], [p[1] for p in points])
-                if points and key not in self._in_legend:  # only what this run reports gets a legend entry
-                    plot.getPlotItem().legend.addItem(curves[key], name)
-                    self._in_legend.add(key)
+        points: dict[str, list[tuple[int, float]]] = {}
+        for record in self.history:
+            for key, side, term in registry.record_terms(record):
+                if key not in self.epoch_curves:
+                    self.epoch_curves[key] = self._new_curve(side, term)
+                points.setdefault(key, []).append((record["epoch"], record[key]))
+        for key, curve in self.epoch_curves.items():
+            shown = points.get(key, [])
+            curve.setData([p[0] for p in shown], [p[1] for p in shown])
         if not self.batch_x:
             self.batch_curve.setData([], [])
+
+    def _new_curve(self, side: str, term) -> pg.PlotDataItem:
+        """A curve for the loss term `term` of one side (train, held-out), in its legend from the start."""
+        pair = COLOURS.get(term.name) or PALETTE[zlib.crc32(term.name.encode()) % len(PALETTE)]
+        colour = pair[0] if side == "train" else pair[1]
+        plot = self.loss_plot if term.axis == "loss" else self.kl_plot
+        return plot.plot([], [], pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=5, symbolBrush=colour,
+                         name=f"{side} {term.label}")
 
     def _samples(self, epoch: int, images) -> None:
         columns = min(8, len(images))
@@ -363,7 +379,8 @@ class TrainPanel(Panel):
         self.worker = None
         if result.status == FINISHED:
             self.progress.setValue(self.progress.maximum())
-        self._say(f"{result.status.capitalize()}: {result.message}")
+        self.progress.setFormat(f"%p% · {result.status}")  # the ETA was the running job's; it has ended
+        self._say(result_text(result))
         if result.checkpoint_path is not None and result.status in (FINISHED, CANCELLED):
             if self.on_checkpoint_ready is not None:
                 self.on_checkpoint_ready(result.checkpoint_path)
