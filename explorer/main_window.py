@@ -14,6 +14,7 @@ from explorer.panels import Panel
 from explorer.panels.generate import GeneratePanel
 from explorer.jobs import JobRunner
 from explorer.panels.latent_map import LatentMapPanel, gestures
+from explorer.help import add_help_menu
 from explorer.judges import judge_for
 from explorer.panels.edit import EditPanel
 from explorer.panels.evaluate import EvaluatePanel
@@ -154,10 +155,7 @@ class MainWindow(QtWidgets.QMainWindow):
             action = view_menu.addAction(panel.title)
             action.setShortcut(QtGui.QKeySequence(f"Ctrl+{index + 1}"))
             action.triggered.connect(lambda checked=False, key=panel.key: self.select_panel(key))
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction("Mouse gestures").triggered.connect(
-            lambda: QtWidgets.QMessageBox.information(self, "Latent map gestures",
-                                                      gestures(self.current_entry()).replace("  ·  ", "\n")))
+        self.help_menu = add_help_menu(self, lambda: gestures(self.current_entry()))
 
     # ----- models -----
     def open_paths(self, paths, bundled: bool = False, replace: bool = False) -> list[ModelEntry]:
