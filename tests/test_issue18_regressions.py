@@ -12,6 +12,7 @@ from PySide6 import QtCore
 
 from cvae import fid
 from tests.conftest import make_checkpoint
+from tests.test_explorer_train import set_up, wait_end
 from tests.formats import CELEBA_NAMES, make_celeba_hq, make_mnist
 from trainer import eval_cli
 from trainer.jobs import CANCELLED, FAILED, FINISHED, EvaluateJob
@@ -188,23 +189,6 @@ def train_window(qtbot, tmp_path):
     win.runner.shutdown()
 
 
-def set_up_run(panel, data_dir, out, epochs):
-    panel.dataset_combo.setCurrentIndex(panel.dataset_combo.findData("mnist"))
-    panel.data_dir_edit.setText(str(data_dir))
-    panel.family_combo.setCurrentIndex(panel.family_combo.findData("cvae"))
-    panel.model_form.set_value("conv_channels", (4, 8))
-    panel.model_form.set_value("hidden_dim", 16)
-    panel.train_form.set_value("epochs", epochs)
-    panel.train_form.set_value("batch_size", 16)
-    panel.device_combo.setCurrentIndex(panel.device_combo.findData("cpu"))
-    panel.output_edit.setText(str(out))
-
-
-def finish(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.last_result is not None and not panel.runner.running("train"), timeout=60_000)
-    return panel.last_result
-
-
 def legend_names(plot) -> list[str]:
     return [label.text for _, label in plot.getPlotItem().legend.items]
 
@@ -213,17 +197,17 @@ def test_a_new_run_shows_nothing_of_the_previous_one(train_window, qtbot, train_
     """Bug 6: after a failed start the panel showed the previous run's progress bar and samples, and a new run
     started with the previous run's axes, legend and "Samples after epoch 2"."""
     panel = train_window.train_panel
-    set_up_run(panel, train_data, tmp_path / "first.pt", epochs=2)
+    set_up(panel, train_data, tmp_path / "first.pt", epochs=2)
     assert panel.start()
-    assert finish(qtbot, panel).status == FINISHED
+    assert wait_end(qtbot, panel).status == FINISHED
     assert panel.samples_view.tensor is not None and "epoch 2" in panel.samples_caption.text()
     assert "held-out −ELBO" in legend_names(panel.loss_plot)
     assert panel.loss_plot.getPlotItem().viewRange()[0][1] > 1.5  # two epochs on the x axis
 
     panel.last_result = None
-    set_up_run(panel, tmp_path / "no-data-here", tmp_path / "second.pt", epochs=2)
+    set_up(panel, tmp_path / "no-data-here", tmp_path / "second.pt", epochs=2)
     assert panel.start()  # a start that fails: there is no data set in that folder
-    assert finish(qtbot, panel).status == FAILED
+    assert wait_end(qtbot, panel).status == FAILED
     assert panel.samples_view.tensor is None and panel.samples_caption.text() == ""
     assert panel.progress.value() == 0 and "ETA" not in panel.progress.format()
     assert legend_names(panel.loss_plot) == ["loss (batches)"] and legend_names(panel.kl_plot) == []
@@ -233,11 +217,11 @@ def test_a_new_run_shows_nothing_of_the_previous_one(train_window, qtbot, train_
 def test_a_cancelled_run_shows_no_eta_and_says_cancelled_once(train_window, qtbot, train_data, tmp_path):
     """Bug 6: after Cancel the progress bar still showed an ETA; issue 19: "Cancelled: cancelled; …"."""
     panel = train_window.train_panel
-    set_up_run(panel, train_data, tmp_path / "long.pt", epochs=50)
+    set_up(panel, train_data, tmp_path / "long.pt", epochs=50)
     assert panel.start()
     qtbot.waitUntil(lambda: "ETA" in panel.progress.format(), timeout=60_000)
     panel.cancel()
-    assert finish(qtbot, panel).status == CANCELLED
+    assert wait_end(qtbot, panel).status == CANCELLED
     assert "ETA" not in panel.progress.format()
     text = panel.status_label.text()
     assert text.startswith("Cancelled") and "Cancelled: cancelled" not in text, text
