@@ -318,7 +318,8 @@ class TrainPanel(Panel):
             item = plot.getPlotItem()
             for curve in [c for c in self.epoch_curves.values() if c in item.items]:
                 item.removeItem(curve)
-            item.enableAutoRange()  # and its axes: the new run's points set them
+            item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # and its axes: the new run's
+            item.enableAutoRange()                                              # points set them
         self.epoch_curves = {}
         self._redraw_curves()
 
