@@ -1,11 +1,20 @@
-"""Compare face-model checkpoints side by side: what β (or width, or epochs) does to control and to sharpness.
+"""Compare face-model recipes side by side: what the body, the likelihood and the objective terms do to control
+and to sharpness.
 
 For each checkpoint: β and epochs from its training record, held-out reconstruction error (PSNR), the sharpness of
 its prior samples over the held-out faces' (cvae.metrics.sharpness: 1 = as much fine detail as real faces), the
 attribute judge's on/off gap for the six measured attributes, and editing success (mean of adding and removing).
 
-    python benchmarks/face_recipes.py runs/sweep/b4.pt runs/sweep/b16.pt runs/sweep/b64.pt \\
+Measure checkpoints you have:
+
+    python benchmarks/face_recipes.py runs/sweep/b4.pt runs/sweep/b16.pt \\
         --data-dir ../shared/data-full --judge resources/celeba-judge.pt [--count 500]
+
+or train the named candidates (RECIPES below: same seed, same epochs, on all 27,000 training faces; each run
+checkpointed every epoch under --work, so a stopped comparison resumes where it was) and then measure them:
+
+    python benchmarks/face_recipes.py --train today,v2-film,v2-concat,v2-read,v2-read-critic,v2-read-adversary \\
+        --epochs 2 --work runs/face-v2 --data-dir ../shared/data-full
 """
 
 from __future__ import annotations
@@ -17,12 +26,54 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project, and its scripts/ as a package
 
 from cvae.checkpoint import load_checkpoint  # noqa: E402
+from cvae.models import BetaCVAEConfig  # noqa: E402
+from trainer import TrainConfig  # noqa: E402
 from cvae.data import load_dataset  # noqa: E402
 from cvae.metrics import (CONTROL_ATTRIBUTES, attribute_control, edit_control, generated_batches,  # noqa: E402
                           labels_like, sharpness)
+
+
+# today's bundled recipe (scripts/build_face_models.py), then the second version's body — calibrated Gaussian
+# (σ-VAE), β 1, residual encoder and resize-conv decoder with group norm, labels at every block — alone and with
+# each objective term (cvae.models.objectives)
+V2 = dict(architecture="residual", likelihood="calibrated")
+RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
+    "today": (dict(label_every_layer=True, attribute_loss=100.0, attribute_flips=0.5), 16.0),
+    "v2-film": (dict(V2, label_injection="film"), 1.0),
+    "v2-concat": (dict(V2, label_injection="concat"), 1.0),
+    "v2-adversary": (dict(V2, latent_adversary=10.0, adversary_warmup=1.0), 1.0),
+    "v2-read": (dict(V2, attribute_loss=100.0), 1.0),
+    "v2-read-critic": (dict(V2, attribute_loss=100.0, critic=10.0), 1.0),
+    "v2-read-adversary": (dict(V2, attribute_loss=100.0, latent_adversary=10.0, adversary_warmup=1.0), 1.0),
+    "v2-read-critic-adversary": (dict(V2, attribute_loss=100.0, critic=10.0, latent_adversary=10.0,
+                                      adversary_warmup=1.0), 1.0),
+}
+
+
+def recipe(name: str, epochs: int):
+    """The candidate `name` as the build script's Recipe: the same seed, batch and schedule for every one."""
+    from scripts.build_face_models import Recipe
+
+    fields, beta = RECIPES[name]
+    return Recipe(f"{name}.pt", BetaCVAEConfig(**fields),
+                  TrainConfig(epochs=epochs, batch_size=64, lr_schedule="cosine", beta=beta, seed=12, device="cpu",
+                              cpu_bf16=True, sample_count=0))
+
+
+def train_candidates(names: list[str], epochs: int, work: Path, data_dir, limit: int | None = None) -> list[Path]:
+    from scripts.build_face_models import train_recipe
+
+    train = load_dataset("celeba", data_dir, "train", limit=limit)
+    held_out = load_dataset("celeba", data_dir, "test")
+    paths = []
+    for name in names:
+        checkpoint, seconds = train_recipe(name, recipe(name, epochs), train, held_out, work)
+        print(f"{name}: {checkpoint.epoch} epochs, {seconds / 60:.1f} min of training", flush=True)
+        paths.append(work / f"{name}.pt")
+    return paths
 
 
 def measure(path: Path, judge, held_out, count: int) -> dict:
@@ -44,12 +95,24 @@ def measure(path: Path, judge, held_out, count: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", type=Path)
+    parser.add_argument("checkpoints", nargs="*", type=Path)
+    parser.add_argument("--train", help=f"comma-separated candidates to train first: {', '.join(RECIPES)}")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of each trained candidate (default 2)")
+    parser.add_argument("--work", type=Path, default=Path("runs/face-v2"), help="where candidates train")
+    parser.add_argument("--limit", type=int, help="train candidates on the first N training faces only")
     parser.add_argument("--data-dir", default=os.environ.get("CVAE_DATA_DIR"))
     parser.add_argument("--judge", type=Path, default=Path(__file__).resolve().parents[1] / "resources" /
                         "celeba-judge.pt")
     parser.add_argument("--count", type=int, default=500, help="prior samples and held-out faces (default 500)")
     args = parser.parse_args(argv)
+    if args.train:
+        names = [n.strip() for n in args.train.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(RECIPES))
+        if unknown:
+            parser.error(f"unknown candidate {', '.join(unknown)}; expected some of {', '.join(RECIPES)}")
+        args.checkpoints = [*train_candidates(names, args.epochs, args.work, args.data_dir, args.limit), *args.checkpoints]
+    if not args.checkpoints:
+        parser.error("give checkpoints to measure, or --train candidates")
     held_out = load_dataset("celeba", args.data_dir, "test")
     judge = load_checkpoint(args.judge).model.float().eval()
     print("gap: judge's on-rate − off-rate over prior samples; edit: (added + removed) / 2 on held-out faces; "

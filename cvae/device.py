@@ -29,3 +29,11 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"device {name!r} is not one this project trains or evaluates on; expected auto, cpu, "
                           "cuda, cuda:N or mps")
     return device
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without either, PyTorch emulates it and
+    bf16 autocast runs about ten times slower than float32 (measured: 2 against 22 face images/s on an AVX2 EPYC)."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)

@@ -30,7 +30,8 @@ class TrainConfig(ConfigBase):
     device: str = option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps")
     mixed_precision: bool = option(True, "mixed precision on CUDA (--no-amp turns it off)", cli="--no-amp")
     cpu_bf16: bool = option(False, "bfloat16 autocast when training on the CPU: about 1.9x the images/s on CPUs with "
-                            "AVX512-BF16 or AMX, fp32 weights and loss", cli="--cpu-bf16")
+                            "AVX512-BF16 or AMX, fp32 weights and loss; ignored (with a warning) on CPUs without "
+                            "them, where it would run about 10x slower", cli="--cpu-bf16")
     final_lr_fraction: float = option(0.05, "where the cosine schedule ends, as a share of the rate", low=0,
                                       high=1, cli=None)
     sample_count: int = option(16, "images in each epoch's sample preview (0: off)", low=0, cli=None)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from torch import nn
 
 from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cvae.data import ImageDataset
+from cvae.device import native_cpu_bf16
 from cvae.errors import (
     CheckpointError,
     ConfigError,
@@ -64,15 +66,19 @@ class TrainResult:
 
 class TrainingStep(nn.Module):
     """One training step's loss terms as a module's `forward`: DistributedDataParallel synchronises gradients
-    only through the forward of the module it wraps, so it wraps this, never `model.loss` called directly. The
-    raw model (`.model`) stays what evaluation, previews and checkpoints use."""
+    only through the forward of the module it wraps, so it wraps this — the model and the objective terms that
+    train beside it (cvae.models.objectives) — never `model.loss` called directly. The raw model (`.model`) stays
+    what evaluation, previews and checkpoints use."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, objectives: Iterable[nn.Module] = ()):
         super().__init__()
         self.model = model
+        self.objectives = nn.ModuleList(objectives)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor, beta: float,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                generator: torch.Generator | None = None, progress: float = 0.0):
+        if len(self.objectives):
+            return self.model(images, labels, beta, generator, self.objectives, progress)
         return self.model.loss(images, labels, beta=beta, generator=generator)
 
 
@@ -131,9 +137,20 @@ class Trainer:
         self.optimizer = (torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                             weight_decay=config.weight_decay) if config.weight_decay
                           else torch.optim.Adam(self.model.parameters(), lr=config.learning_rate))
+        # the family's objective terms with networks of their own (a label reader, a latent adversary, a critic):
+        # each with its own optimizer, saved in the training state, never in the model's weights
+        with torch.random.fork_rng(devices=[]):  # their initial weights follow the run's seed, nothing else
+            torch.manual_seed(config.seed + 5)
+            terms = self.model.objective_terms() if hasattr(self.model, "objective_terms") else []
+        self.objectives = [term.to(self.device, memory_format=torch.channels_last) for term in terms]
+        self.objective_optimizers = [term.make_optimizer(config.learning_rate) for term in self.objectives]
         self.use_amp = config.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
-        self.use_cpu_bf16 = config.cpu_bf16 and self.device.type == "cpu"  # bf16 needs no loss scaling
+        # bf16 needs no loss scaling; on a CPU that only emulates it, it is a tenfold slowdown, so float32 it is
+        self.use_cpu_bf16 = config.cpu_bf16 and self.device.type == "cpu" and native_cpu_bf16()
+        if config.cpu_bf16 and self.device.type == "cpu" and not self.use_cpu_bf16 and self.world.main:
+            warnings.warn("cpu_bf16 ignored: this CPU has no native bfloat16 (AVX512-BF16 or AMX), where bf16 "
+                          "autocast runs about 10x slower; training in float32", stacklevel=2)
         self.shuffle_generator = torch.Generator().manual_seed(config.seed)  # the same on every process
         self.noise_generator = torch.Generator(device=self.device).manual_seed(self.world.seed(config.seed + 1))
         torch.manual_seed(self.world.seed(config.seed + 2))  # dropout draws from the global generators
@@ -148,7 +165,7 @@ class Trainer:
         self.backend = distributed.backend()
         # the module a training step calls: the model's loss as a forward, wrapped for gradient exchange when
         # several processes train (evaluation, previews and checkpoints use the raw `self.model`)
-        self.training_step: nn.Module = TrainingStep(self.model)
+        self.training_step: nn.Module = TrainingStep(self.model, self.objectives)
         if self.world.distributed:
             from torch.nn.parallel import DistributedDataParallel
             self.training_step = DistributedDataParallel(
@@ -182,7 +199,13 @@ class Trainer:
         config = TrainConfig.from_dict(values)
         trainer = cls(checkpoint.model, train_data, test_data, config, checkpoint_path, callbacks, cancel)
         state = checkpoint.training_state
-        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer._restore_objectives(state, checkpoint_path)
+        try:
+            trainer.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as exc:  # a file whose optimizer covered other parameters
+            raise CheckpointError(f"{checkpoint_path}: its optimizer state does not fit the model ({exc}); it was "
+                                  "written by an older version that kept the label reader inside the model, and "
+                                  "cannot be resumed exactly — start the run again") from None
         trainer.shuffle_generator.set_state(state["shuffle_rng"])
         partial = state.get("partial")
         if partial and int(partial.get("epoch", 0)) != checkpoint.epoch + 1:
@@ -196,6 +219,18 @@ class Trainer:
         trainer.history = list(checkpoint.history)
         trainer._resumed = True
         return trainer
+
+    def _restore_objectives(self, state: dict, checkpoint_path) -> None:
+        """Each objective term's weights and optimizer state, by the term's name."""
+        saved = state.get("objectives") or {}
+        names = [term.name for term in self.objectives]
+        if sorted(saved) != sorted(names):
+            raise CheckpointError(f"{checkpoint_path}: its training state holds the objective terms "
+                                  f"{sorted(saved) or 'none'} but its model trains with {sorted(names) or 'none'}; "
+                                  "it cannot be resumed exactly — start the run again")
+        for term, optimizer in zip(self.objectives, self.objective_optimizers):
+            term.load_state_dict(saved[term.name]["weights"])
+            optimizer.load_state_dict(saved[term.name]["optimizer"])
 
     def _restore_generators(self, state: dict, epoch: int, batches_done: int) -> None:
         world = self.world
@@ -278,7 +313,7 @@ class Trainer:
                 f"{self.world.size} processes)")
 
     def _train_epoch(self, epoch: int) -> dict:
-        self.model.train()
+        self.training_step.train()  # the model and its objective terms (a critic's spectral norm updates then)
         data, config, world = self.train_data, self.config, self.world
         usable = self._usable_images()
         batches = math.ceil(usable / config.batch_size)
@@ -311,8 +346,9 @@ class Trainer:
             index = order[world.share(start, size)]
             step = (epoch - 1) * batches + batch_index - 1
             lr = self._learning_rate(step, config.epochs * batches)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            for optimizer in self.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
             beta = self._beta(step, batches)
             terms, out_of_memory = None, False
             # several processes agree on a stop after the forward pass: keep the generators as they were before it
@@ -320,7 +356,8 @@ class Trainer:
             try:
                 images, labels = data.images[index].float().div_(255), data.labels[index]
                 with autocast:
-                    terms = self.training_step(images, labels, beta, self.noise_generator)
+                    terms = self.training_step(images, labels, beta, self.noise_generator,
+                                               (epoch - 1) + (batch_index - 1) / batches)
             except torch.OutOfMemoryError:
                 if not world.distributed:
                     raise
@@ -333,15 +370,18 @@ class Trainer:
                 loss_value = self._agree_step(epoch, batch_index, batches, loss, out_of_memory, epoch_shuffle_state,
                                               totals, seen, seconds_before + time.perf_counter() - epoch_started,
                                               before)
-            self.optimizer.zero_grad(set_to_none=True)
+            for optimizer in self.optimizers:
+                optimizer.zero_grad(set_to_none=True)
             try:
                 if self.scaler is not None:
                     self.scaler.scale(loss).backward()
-                    self.scaler.step(self.optimizer)
+                    for optimizer in self.optimizers:
+                        self.scaler.step(optimizer)
                     self.scaler.update()
                 else:
                     loss.backward()
-                    self.optimizer.step()
+                    for optimizer in self.optimizers:
+                        optimizer.step()
             except RuntimeError as exc:  # a step so large it leaves float32's range (a huge --lr): a divergence
                 if "overflow" not in str(exc):
                     raise
@@ -532,9 +572,17 @@ class Trainer:
         elif self.device.type == "mps" and state.get("mps_rng") is not None:
             torch.mps.set_rng_state(state["mps_rng"])
 
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The model's optimizer, then each objective term's."""
+        return [self.optimizer, *self.objective_optimizers]
+
     def training_state(self) -> dict:
         state = {
             "optimizer": self.optimizer.state_dict(),
+            "objectives": {term.name: {"weights": {k: v.detach().cpu() for k, v in term.state_dict().items()},
+                                       "optimizer": optimizer.state_dict()}
+                           for term, optimizer in zip(self.objectives, self.objective_optimizers)},
             "shuffle_rng": self.shuffle_generator.get_state(),
             **self._generator_state(),  # process 0's, as every one-process file has them
             "noise_device": self.device.type,

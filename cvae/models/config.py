@@ -8,7 +8,10 @@ from typing import Any, ClassVar
 from cvae.errors import ConfigError
 from cvae.options import ANY, ConfigBase, option
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "calibrated")
+CALIBRATED_MIN_SIGMA = 1e-3  # the calibrated Gaussian's σ never falls below this (a perfect batch has MSE 0)
+PLAIN, RESIDUAL = "plain", "residual"
+ARCHITECTURES = (PLAIN, RESIDUAL)
 
 
 @dataclass
@@ -49,7 +52,13 @@ class ModelConfig(ImageModelConfig):
     # fc_layers > 1 and decoder_refine measured no gain on the bundled models; old files hold the neutral values
     retired: ClassVar[dict[str, Any]] = {"fc_layers": 1, "decoder_refine": 0}
     latent_dim: int = option(2, "latent size", low=1)
-    likelihood: str = option("bernoulli", "pixel likelihood of the decoder", choices=LIKELIHOODS)
+    architecture: str = option(PLAIN, "network body: plain (conv + max-pool encoder, transposed-conv decoder) or "
+                               "residual (residual blocks with group norm, resize-then-conv decoder, labels at every "
+                               "block)", choices=ARCHITECTURES)
+    label_injection: str = option("film", "residual decoder: how the label reaches each block, film (a per-channel "
+                                  "scale and shift) or concat (constant planes)", choices=("film", "concat"))
+    likelihood: str = option("bernoulli", "pixel likelihood of the decoder; calibrated: a Gaussian whose σ is the "
+                             "batch's RMS error (σ-VAE)", choices=LIKELIHOODS)
     gaussian_sigma: float = option(0.1, "standard deviation of the Gaussian likelihood", low=0, low_open=True,
                                    cli=None)
     decoder_dropout: float = option(0.0, "dropout after the decoder's hidden layer (0: off)", low=0, high=1,
@@ -119,6 +128,15 @@ class BetaCVAEConfig(ModelConfig):
     attribute_flips: float = option(
         0.5, "β-CVAE attribute-reading loss: share of targets that are the face's own attributes with one flipped "
         "(the rest: another face's whole attribute vector)", low=0, high=1)
+    latent_adversary: float = option(
+        0.0, "β-CVAE: weight of a Fader-style latent adversary (a small network learns to read the attributes from "
+        "z; the encoder learns to make it read the opposite, so the decoder must take them from the label; 0: off)",
+        low=0)
+    adversary_warmup: float = option(2.0, "β-CVAE latent adversary: epochs over which its weight ramps up from 0",
+                                     low=0)
+    critic: float = option(
+        0.0, "β-CVAE: weight of a realism critic on decodes under other attributes (a PatchGAN critic with the hinge "
+        "loss, trained alongside on the real faces; 0: off)", low=0)
 
     @property
     def label_dim(self) -> int:

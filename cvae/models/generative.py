@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -10,8 +11,12 @@ from torch import nn
 
 from cvae.errors import ConfigError
 from cvae.models.capabilities import CLASS_LABEL, Capabilities, capabilities_of
-from cvae.models.config import AutoencoderConfig, BetaCVAEConfig, ConditionalVAEConfig, ModelConfig, VAEConfig
+from cvae.models.config import (CALIBRATED_MIN_SIGMA, RESIDUAL, AutoencoderConfig, BetaCVAEConfig,
+                                ConditionalVAEConfig, ModelConfig, VAEConfig)
 from cvae.models.layers import ConvDecoder, ConvEncoder
+from cvae.models.objectives import AttributeReading, ClassReading, ImageCritic, LatentAdversary, ObjectiveTerm
+from cvae.models.residual import ResDecoder, ResEncoder
+from cvae.models.terms import ForwardPass, LossTerms
 from cvae.models.warp import WARP_DIMS, apply_warps, sample_warps
 
 
@@ -33,23 +38,37 @@ class GenerativeModel(nn.Module):
         self.warp_dims = WARP_DIMS if config.warp_probability > 0 else 0
         label_dim = config.label_dim + self.warp_dims  # what the networks are conditioned on
         label_channels = label_dim if getattr(config, "label_channels", False) else 0
-        self.encoder = ConvEncoder(config.image_channels + label_channels, config.conv_channels, config.image_size)
+        residual = config.architecture == RESIDUAL
+        encoder = ResEncoder if residual else ConvEncoder
+        self.encoder = encoder(config.image_channels + label_channels, config.conv_channels, config.image_size)
         head_in = self.encoder.out_features + label_dim
         self.encoder_head = nn.Sequential(nn.Linear(head_in, config.hidden_dim), nn.ReLU(inplace=True))
         self.to_mean = nn.Linear(config.hidden_dim, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
-        self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
-                                   config.image_channels, config.image_size,
-                                   label_dim if getattr(config, "label_every_layer", False) else 0,
-                                   config.decoder_dropout)
-        # only with an attribute-reading loss (β-CVAE): a reader of attributes from images, trained on real faces
-        self.attribute_reader = (AttributeReader(config.image_channels, config.conv_channels, config.image_size,
-                                                 config.label_dim)
-                                 if getattr(config, "attribute_loss", 0) > 0 else None)
-        # only with a class-reading loss (class cVAE): the same kind of reader, of the class
-        self.class_reader = (AttributeReader(config.image_channels, config.conv_channels, config.image_size,
-                                             config.label_dim)
-                             if getattr(config, "class_loss", 0) > 0 else None)
+        if residual:  # labels reach every decoder block, by FiLM or by concatenation
+            self.decoder = ResDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
+                                      config.image_channels, config.image_size, label_dim, config.label_injection)
+        else:
+            self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
+                                       config.image_channels, config.image_size,
+                                       label_dim if getattr(config, "label_every_layer", False) else 0,
+                                       config.decoder_dropout)
+
+    def objective_terms(self) -> list[ObjectiveTerm]:
+        """The family's extra training terms with networks of their own (cvae.models.objectives), built fresh from
+        the configuration: the trainer owns them, saves them in the training state and never ships them."""
+        return []
+
+    def relabelled(self, step: ForwardPass) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target labels, images): the training batch's codes decoded under other labels, which the reading and
+        realism terms share (computed once per step). Only for conditional families."""
+        if "relabelled" not in step.cache:
+            target = self.other_labels(step)
+            step.cache["relabelled"] = (target, torch.sigmoid(self.decode_logits(step.z, target, step.warps)))
+        return step.cache["relabelled"]
+
+    def other_labels(self, step: ForwardPass) -> torch.Tensor:
+        raise NotImplementedError(f"the {self.family} model has no labels to change")
 
     # ----- labels -----
     @property
@@ -119,12 +138,6 @@ class GenerativeModel(nn.Module):
         """Images in [0, 1]: the Bernoulli means or the Gaussian means."""
         return torch.sigmoid(self.decode_logits(z, labels))
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                warps: torch.Tensor | None = None):
-        mean, logvar = self.encode(x, labels, warps)
-        z = self.reparameterize(mean, logvar, generator)
-        return self.decode_logits(z, labels, warps), mean, logvar
-
     @staticmethod
     def reparameterize(mean: torch.Tensor, logvar: torch.Tensor | None,
                        generator: torch.Generator | None = None) -> torch.Tensor:
@@ -135,21 +148,27 @@ class GenerativeModel(nn.Module):
 
     # ----- objective -----
     def reconstruction_nats(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """−log p(x|z) per image, in nats."""
+        """−log p(x|z) per image, in nats. The calibrated Gaussian (σ-VAE, Rybkin et al. 2021) takes σ² as the
+        batch's mean squared error, held fixed for the gradient: the likelihood stays as sharp as the decoder
+        actually is, instead of a fixed σ that tells the model large pixel errors are cheap."""
         if self.config.likelihood == "bernoulli":
             per_pixel = F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none")
         else:
-            sigma = self.config.gaussian_sigma
-            per_pixel = 0.5 * ((torch.sigmoid(logits.float()) - x.float()) / sigma) ** 2 \
-                + 0.5 * math.log(2 * math.pi * sigma ** 2)
+            squared = (torch.sigmoid(logits.float()) - x.float()) ** 2
+            if self.config.likelihood == "calibrated":
+                variance = squared.detach().mean().clamp_min(CALIBRATED_MIN_SIGMA ** 2)
+            else:
+                variance = torch.tensor(self.config.gaussian_sigma ** 2, device=x.device)
+            per_pixel = 0.5 * squared / variance + 0.5 * torch.log(2 * math.pi * variance)
         return per_pixel.flatten(1).sum(1)
 
-    def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 1.0,
-             generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """`loss` (mean rec + β·KL, what training minimises) and per-image means of its terms in nats.
-
-        `nelbo` is the negative ELBO at β = 1, the figure comparable across runs and papers.
-        """
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 1.0,
+                generator: torch.Generator | None = None, objectives: Iterable[ObjectiveTerm] = (),
+                progress: float = 0.0) -> LossTerms:
+        """The training objective as named terms: `loss` (mean rec + β·KL, plus what each objective term adds;
+        what training minimises) and per-image means in nats. `nelbo` is the negative ELBO at β = 1, the figure
+        comparable across runs and papers. `objectives` (the trainer's, in training only) add their terms;
+        `progress` (epochs done) is what their ramps read."""
         warps = None
         if self.training and self.warp_dims:  # a training step of a warp-conditioned model
             config = self.config
@@ -160,64 +179,29 @@ class GenerativeModel(nn.Module):
         logits = self.decode_logits(z, labels, warps)
         rec = self.reconstruction_nats(logits, x)
         if logvar is None:  # an autoencoder has no ELBO: its loss is the reconstruction alone
-            return {"loss": rec.mean(), "rec": rec.mean().detach()}
-        kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(1)
-        terms = {
-            "loss": (rec + beta * kl).mean(),
-            "nelbo": (rec + kl).mean().detach(),
-            "rec": rec.mean().detach(),
-            "kl": kl.mean().detach(),
-        }
-        if self.attribute_reader is not None and self.training:
-            reader, control = self._attribute_terms(x, z, labels, warps, generator)
-            terms["loss"] = terms["loss"] + reader + self.config.attribute_loss * control
-            terms.update(reader=reader.detach(), control=control.detach())
-        if self.class_reader is not None and self.training:
-            reader, control = self._class_terms(x, z, labels, warps, generator)
-            terms["loss"] = terms["loss"] + reader + self.config.class_loss * control
-            terms.update(reader=reader.detach(), control=control.detach())
-        return terms
+            out = LossTerms(rec.mean(), {"rec": rec.mean().detach()})
+        else:
+            kl = 0.5 * (mean.float() ** 2 + logvar.float().exp() - 1 - logvar.float()).sum(1)
+            out = LossTerms((rec + beta * kl).mean(), {"nelbo": (rec + kl).mean().detach(),
+                                                       "rec": rec.mean().detach(), "kl": kl.mean().detach()})
+        objectives = list(objectives)
+        if objectives:
+            y = self.label_vector(labels, x.shape[0], x.device) if self.conditional else None
+            step = ForwardPass(x, labels, y, mean, logvar, z, logits, warps, generator, progress)
+            for term in objectives:
+                term.contribute(self, step, out)
+        return out
 
-    def _class_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The class-reading loss, the class-label twin of the attribute-reading loss: the reader learns the classes
-        of the real images; the same codes decoded under a class drawn uniformly must be read as that class through
-        the reader's weights as they are. Codes of other classes' images stand in for prior samples, so the decoder
-        learns to draw each class from anywhere in the plane (a Coat, not a blurred Pullover). Cross-entropies,
-        averaged over images: (reader, control)."""
-        labels = torch.as_tensor(labels, device=x.device).long().reshape(-1)
-        reader = F.cross_entropy(self.class_reader(x).float(), labels)
-        device = generator.device if generator is not None else x.device
-        target = torch.randint(self.config.label_dim, labels.shape, generator=generator, device=device).to(x.device)
-        shown = torch.sigmoid(self.decode_logits(z, target, warps))
-        read_shown = read_with_detached_weights(self.class_reader, shown)
-        control = F.cross_entropy(read_shown.float(), target)
-        return reader, control
-
-    def _attribute_terms(self, x, z, labels, warps, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """The attribute-reading loss: the reader learns the attributes of the real faces; the same codes decoded
-        under a target attribute vector (another face's, or the face's own with one attribute flipped) must be read
-        as that vector through the reader's weights as they are (the decoder learns to show attributes, the reader
-        does not learn to accept decodes). Both are BCE summed over attributes, averaged over images: (reader, control)."""
-        y = self.label_vector(labels, x.shape[0], x.device)
-        read_real = self.attribute_reader(x)
-        reader = F.binary_cross_entropy_with_logits(read_real.float(), y, reduction="none").sum(1)
-        target = attribute_targets(y, self.config.attribute_flips, generator)
-        shown = torch.sigmoid(self.decode_logits(z, target, warps))
-        read_shown = read_with_detached_weights(self.attribute_reader, shown)
-        control = F.binary_cross_entropy_with_logits(read_shown.float(), target, reduction="none").sum(1)
-        return reader.mean(), control.mean()
+    def loss(self, x: torch.Tensor, labels: torch.Tensor | None = None, beta: float = 1.0,
+             generator: torch.Generator | None = None, objectives: Iterable[ObjectiveTerm] = (),
+             progress: float = 0.0) -> LossTerms:
+        """The forward pass by its name (what evaluation and benchmarks call)."""
+        return self(x, labels, beta, generator, objectives, progress)
 
     # ----- conveniences (sampling the prior is cvae.latent.sample_prior) -----
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels)[0], labels)
-
-
-def read_with_detached_weights(reader: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """The reader's logits for `images` with its weights cut from the graph: the gradient reaches the images (the
-    decoder that drew them), never the reader."""
-    frozen = {name: p.detach() for name, p in reader.named_parameters()}
-    return torch.func.functional_call(reader, frozen, (images,))
 
 
 def attribute_targets(y: torch.Tensor, flips: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -232,24 +216,6 @@ def attribute_targets(y: torch.Tensor, flips: float, generator: torch.Generator 
     rows = torch.arange(n, device=y.device)
     flipped[rows, which] = 1 - flipped[rows, which]
     return torch.where(flip[:, None], flipped, y[order])
-
-
-class AttributeReader(nn.Module):
-    """Stride-2 convs and one linear layer: attribute logits from an image. No batch norm, so that reading a decode
-    through detached weights (torch.func.functional_call) leaves no running statistics behind."""
-
-    def __init__(self, channels: int, widths: tuple[int, ...], image_size: tuple[int, int], outputs: int):
-        super().__init__()
-        layers: list[nn.Module] = []
-        previous = channels
-        h, w = image_size
-        for width in widths:
-            layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-            previous, h, w = width, h // 2, w // 2
-        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(previous * h * w, outputs))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 class Autoencoder(GenerativeModel):
@@ -268,7 +234,30 @@ class ConditionalVAE(GenerativeModel):
     def __init__(self, config: ConditionalVAEConfig):
         super().__init__(config)
 
+    def objective_terms(self) -> list[ObjectiveTerm]:
+        return [ClassReading(self.config, self.config.class_loss)] if self.config.class_loss > 0 else []
+
+    def other_labels(self, step: ForwardPass) -> torch.Tensor:
+        """A class drawn uniformly for every code: codes of other classes' images stand in for prior samples, so
+        the decoder learns to draw each class from anywhere in the plane (a Coat, not a blurred Pullover)."""
+        device = step.generator.device if step.generator is not None else step.x.device
+        return torch.randint(self.config.label_dim, (step.x.shape[0],), generator=step.generator,
+                             device=device).to(step.x.device)
+
 
 class BetaCVAE(GenerativeModel):
     def __init__(self, config: BetaCVAEConfig):
         super().__init__(config)
+
+    def objective_terms(self) -> list[ObjectiveTerm]:
+        config, terms = self.config, []
+        if config.attribute_loss > 0:
+            terms.append(AttributeReading(config, config.attribute_loss))
+        if config.latent_adversary > 0:
+            terms.append(LatentAdversary(config, config.latent_adversary, config.adversary_warmup))
+        if config.critic > 0:
+            terms.append(ImageCritic(config, config.critic))
+        return terms
+
+    def other_labels(self, step: ForwardPass) -> torch.Tensor:
+        return attribute_targets(step.y, self.config.attribute_flips, step.generator)
