@@ -124,6 +124,13 @@ def play(rank: int, world: int, port: int, folder: str) -> None:
         # 4. a one-process checkpoint continued by two processes
         resumed = Trainer.resume(folder / "one-process.pt", train, test, epochs=2).run()
         seen["one-to-two"] = [resumed.status, resumed.epoch]
+
+        # 5. an objective term with its own network and optimizer (the class reader) trains under DDP too
+        torch.manual_seed(0)
+        reading = Trainer(build_model(ConditionalVAEConfig(**SMALL, class_loss=5.0)), train, test, config(),
+                          folder / "reading.pt")
+        reading.run()
+        seen["reader"] = [float(p.double().sum()) for p in reading.objectives[0].parameters()]
     finally:
         (folder / f"seen-{rank}.json").write_text(json.dumps(seen))
         dist.destroy_process_group()
@@ -204,6 +211,20 @@ def test_resume_with_another_number_of_processes(played):
 
 
 # ----- the environment, without processes -----
+
+def test_objective_terms_train_in_step_on_every_process(played):
+    """Each process sees its own half of the batch; the reader's weights stay identical on both (its gradients are
+    averaged through the one DistributedDataParallel forward) and have moved from their initial values."""
+    folder, seen = played
+    assert seen[0]["reader"] == pytest.approx(seen[1]["reader"], rel=1e-6)
+    saved = load_checkpoint(folder / "reading.pt").training_state["objectives"]["class-reading"]
+    weights = [float(v.double().sum()) for v in saved["weights"].values()]
+    assert weights == pytest.approx(seen[0]["reader"], rel=1e-6)
+    with torch.random.fork_rng(devices=[]):  # the trainer seeds its terms' initial weights from the run's seed
+        torch.manual_seed(config().seed + 5)
+        initial = build_model(ConditionalVAEConfig(**SMALL, class_loss=5.0)).objective_terms()[0]
+    assert [float(p.double().sum()) for p in initial.parameters()] != pytest.approx(seen[0]["reader"], rel=1e-6)
+
 
 def test_the_world_comes_from_torchrun_environment():
     assert World.from_env({}) == World(1, 0, 0)
