@@ -52,8 +52,48 @@ def choose_thresholds(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor
     return thresholds
 
 
+def photometric_augment(x: torch.Tensor, blur: float, noise: float, colour: float,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """What a judge that reads shapes trains on: each image blurred by a Gaussian of σ up to `blur` pixels (drawn per image), given brightness, contrast and saturation factors
+    within 1 ± `colour`, and Gaussian noise of a standard deviation up to `noise`; values kept in [0, 1]."""
+    n, device = x.shape[0], x.device
+
+    def uniform(*shape):
+        return torch.rand(*shape, generator=generator, device=generator.device if generator is not None
+                          else device).to(device)
+
+    if blur > 0:
+        sigma = uniform(n) * blur
+        radius = max(1, int(round(2 * blur)))
+        taps = torch.arange(-radius, radius + 1, device=device, dtype=x.dtype)
+        kernels = torch.exp(-0.5 * (taps[None, :] / sigma.clamp_min(1e-3)[:, None].to(x.dtype)) ** 2)
+        kernels = kernels / kernels.sum(1, keepdim=True)  # (n, taps): per-image separable Gaussian
+        c = x.shape[1]
+        flat = x.reshape(1, n * c, *x.shape[2:])
+        rows = kernels.repeat_interleave(c, 0)[:, None, None, :]
+        flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode="replicate"), rows, groups=n * c)
+        cols = kernels.repeat_interleave(c, 0)[:, None, :, None]
+        flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode="replicate"), cols, groups=n * c)
+        x = flat.reshape(x.shape)
+    if colour > 0:
+        factors = 1 + (uniform(n, 3) * 2 - 1) * colour
+        brightness, contrast, saturation = (f.view(n, 1, 1, 1).to(x.dtype) for f in factors.unbind(1))
+        x = x * brightness
+        x = (x - x.mean((1, 2, 3), keepdim=True)) * contrast + x.mean((1, 2, 3), keepdim=True)
+        grey = x.mean(1, keepdim=True)
+        x = (x - grey) * saturation + grey
+    if noise > 0:
+        scale = (uniform(n) * noise).view(n, 1, 1, 1).to(x.dtype)
+        x = x + scale * torch.randn(x.shape, generator=generator, device=generator.device if generator is not None
+                                    else device).to(device, x.dtype)
+    return x.clamp(0, 1)
+
+
 class AttributeJudge(nn.Module):
-    """Conv + batch norm + ReLU + pool per stage, two fully connected layers, one logit per attribute.
+    """Conv + batch norm + ReLU + pool per stage, two fully connected layers, one logit per attribute; or, as the
+    second, independent judge (`body="residual"`, `read_size`), residual blocks with group norm and a global
+    average pool over faces first shrunk to `read_size` pixels (a low-pass view: it reads shapes, not the fine
+    textures a decoder could paint to satisfy a CNN).
 
     `positive_weight` (from the training data's positive rates, `fit_to_data`) weights the rare positives in the
     loss; `thresholds` (per attribute, in logits; `choose_thresholds` after training) decide yes/no."""
@@ -64,16 +104,25 @@ class AttributeJudge(nn.Module):
     def __init__(self, config: AttributeJudgeConfig):
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = []
-        previous = config.image_channels
-        for channels in config.conv_channels:
-            layers += [nn.Conv2d(previous, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            previous = channels
-        self.encoder = nn.Sequential(*layers, nn.Flatten())
-        h, w = pooled_sizes(config.image_size, len(config.conv_channels))[-1]
+        read = (config.read_size, config.read_size) if config.read_size else tuple(config.image_size)
+        if config.body == "residual":
+            from cvae.models.residual import ResEncoder
+
+            body = ResEncoder(config.image_channels, config.conv_channels, read)
+            self.encoder = nn.Sequential(*body.net, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            features = config.conv_channels[-1]
+        else:
+            layers: list[nn.Module] = []
+            previous = config.image_channels
+            for channels in config.conv_channels:
+                layers += [nn.Conv2d(previous, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+                           nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+                previous = channels
+            self.encoder = nn.Sequential(*layers, nn.Flatten())
+            h, w = pooled_sizes(read, len(config.conv_channels))[-1]
+            features = previous * h * w
         self.head = nn.Sequential(
-            nn.Dropout(config.dropout), nn.Linear(previous * h * w, config.hidden_dim), nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout), nn.Linear(features, config.hidden_dim), nn.ReLU(inplace=True),
             nn.Dropout(config.dropout), nn.Linear(config.hidden_dim, config.num_attributes))
         self.register_buffer("positive_weight", torch.ones(config.num_attributes))
         self.register_buffer("thresholds", torch.zeros(config.num_attributes))
@@ -94,6 +143,8 @@ class AttributeJudge(nn.Module):
         self.fitted.fill_(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.read_size and tuple(x.shape[-2:]) != (self.config.read_size,) * 2:
+            x = F.interpolate(x, size=(self.config.read_size,) * 2, mode="area")  # the low-pass view
         return self.head(self.encoder(x))
 
     def loss(self, x: torch.Tensor, labels: torch.Tensor, beta: float = 1.0,
@@ -104,6 +155,10 @@ class AttributeJudge(nn.Module):
             x = torch.where(mirror[:, None, None, None], x.flip(3), x)  # every CelebA attribute survives a mirror
             if self.config.augment_shift:
                 x = random_shift(x, self.config.augment_shift, generator)
+            config = self.config
+            if config.augment_blur or config.augment_noise or config.augment_colour:
+                x = photometric_augment(x, config.augment_blur, config.augment_noise, config.augment_colour,
+                                        generator)
         logits = self(x).float()
         truth = labels.float()
         bce = F.binary_cross_entropy_with_logits(logits, truth, pos_weight=self.positive_weight.float(),

@@ -179,6 +179,22 @@ class AttributeJudgeConfig(ImageModelConfig):
     positive_weighting: float = option(
         0.5, "attribute judge: weight positives by (negatives/positives)^this, from the training data (0: off, "
         "1: fully balanced); rare attributes need it", low=0, high=1)
+    body: str = option("vgg", "attribute judge: vgg (conv + batch norm + max-pool stages) or residual (residual "
+                       "blocks with group norm, global average pool)", choices=("vgg", "residual"))
+    read_size: int = option(0, "attribute judge: shrink faces to this many pixels a side before reading them (a "
+                            "low-pass view that reads shapes, not textures; 0: the full size)", low=0)
+    augment_blur: float = option(0.0, "attribute judge: train on faces blurred by a Gaussian of σ up to this many "
+                                 "pixels", low=0)
+    augment_noise: float = option(0.0, "attribute judge: train on faces with Gaussian noise of a standard deviation "
+                                  "up to this", low=0)
+    augment_colour: float = option(0.0, "attribute judge: train with brightness, contrast and saturation factors "
+                                   "within 1 ± this", low=0, high=1)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.read_size and self.read_size // 2 ** len(self.conv_channels) < 1:
+            raise ConfigError(f"{self.kind}: {len(self.conv_channels)} stages are too many for faces read at "
+                              f"{self.read_size}x{self.read_size}")
 
     @property
     def label_dim(self) -> int:
