@@ -101,8 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/face-v2"), help="where candidates train")
     parser.add_argument("--limit", type=int, help="train candidates on the first N training faces only")
     parser.add_argument("--data-dir", default=os.environ.get("CVAE_DATA_DIR"))
-    parser.add_argument("--judge", type=Path, default=Path(__file__).resolve().parents[1] / "resources" /
-                        "celeba-judge.pt")
+    parser.add_argument("--judge", type=Path, action="append",
+                        help="an attribute judge to measure with; repeat it for several, each gets its own rows "
+                             "(default: the shipped resources/celeba-judge.pt)")
     parser.add_argument("--count", type=int, default=500, help="prior samples and held-out faces (default 500)")
     args = parser.parse_args(argv)
     if args.train:
@@ -110,22 +111,26 @@ def main(argv=None) -> int:
         unknown = sorted(set(names) - set(RECIPES))
         if unknown:
             parser.error(f"unknown candidate {', '.join(unknown)}; expected some of {', '.join(RECIPES)}")
-        args.checkpoints = [*train_candidates(names, args.epochs, args.work, args.data_dir, args.limit), *args.checkpoints]
+        args.checkpoints = [*train_candidates(names, args.epochs, args.work, args.data_dir, args.limit),
+                            *args.checkpoints]
     if not args.checkpoints:
         parser.error("give checkpoints to measure, or --train candidates")
     held_out = load_dataset("celeba", args.data_dir, "test")
-    judge = load_checkpoint(args.judge).model.float().eval()
+    judges = args.judge or [Path(__file__).resolve().parents[1] / "resources" / "celeba-judge.pt"]
     print("gap: judge's on-rate − off-rate over prior samples; edit: (added + removed) / 2 on held-out faces; "
           "kept: other attributes unchanged; sharp: sample detail / real detail")
-    print(f"{'checkpoint':28s} {'β':>5s} {'ep':>3s} {'PSNR':>6s} {'sharp':>6s} | "
+    print(f"{'checkpoint':28s} {'judge':14s} {'β':>5s} {'ep':>3s} {'PSNR':>6s} {'sharp':>6s} | "
           + " ".join(f"gap {a[:5]:5s}" for a in CONTROL_ATTRIBUTES) + " | "
           + " ".join(f"edit {a[:5]:5s}" for a in CONTROL_ATTRIBUTES) + " | kept")
     for path in args.checkpoints:
-        row = measure(path, judge, held_out, args.count)
-        gaps = " ".join(f"{row['gaps'][a]:9.2f}" for a in CONTROL_ATTRIBUTES)
-        edits = " ".join(f"{row['edits'][a]:10.2f}" for a in CONTROL_ATTRIBUTES)
-        print(f"{str(path)[-28:]:28s} {row['beta']:5g} {row['epochs']:3d} {row['psnr']:6.2f} {row['sharpness']:6.2f} | "
-              f"{gaps} | {edits} | {row['preservation']:.1%}", flush=True)
+        for judge_path in judges:
+            judge = load_checkpoint(judge_path).model.float().eval()
+            row = measure(path, judge, held_out, args.count)
+            gaps = " ".join(f"{row['gaps'][a]:9.2f}" for a in CONTROL_ATTRIBUTES)
+            edits = " ".join(f"{row['edits'][a]:10.2f}" for a in CONTROL_ATTRIBUTES)
+            print(f"{str(path)[-28:]:28s} {judge_path.stem[-14:]:14s} {row['beta']:5g} {row['epochs']:3d} "
+                  f"{row['psnr']:6.2f} {row['sharpness']:6.2f} | {gaps} | {edits} | {row['preservation']:.1%}",
+                  flush=True)
     return 0
 
 

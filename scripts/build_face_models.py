@@ -56,7 +56,7 @@ RECIPES = {
                      AttributeJudgeConfig(body="residual", read_size=32, conv_channels=(32, 64, 128, 256),
                                           hidden_dim=256, augment_shift=2, augment_blur=1.0, augment_noise=0.05,
                                           augment_colour=0.2),
-                     TrainConfig(epochs=10, batch_size=128, lr_schedule="cosine", seed=13, device="cpu",
+                     TrainConfig(epochs=8, batch_size=128, lr_schedule="cosine", seed=13, device="cpu",
                                  cpu_bf16=True, sample_count=0)),
     # β 16 and the attributes at every decoder layer; the attribute-reading loss (weight 100) is what made the
     # toggles move the judge in the CPU budget (README, "Bundled face model": the β sweep and the loss compared)
