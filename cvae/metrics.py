@@ -193,13 +193,26 @@ def _decode_in_batches(model: GenerativeModel, z: torch.Tensor, labels: torch.Te
                       for i in range(0, len(z), batch_size)])
 
 
+def _set_attribute(labels: torch.Tensor, k: int, value: float, rows: torch.Tensor | None) -> tuple[torch.Tensor, list]:
+    """`labels` with attribute k set to `value`: alone, or (given training `rows`) with its implied partners."""
+    if rows is None:
+        edited = labels.clone()
+        edited[:, k] = value
+        return edited, []
+    from cvae.attribute_edits import implied_labels
+
+    return implied_labels(labels, k, value, rows)
+
+
 @torch.no_grad()
 def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attributes=CONTROL_ATTRIBUTES,
                       count: int = 1000, seed: int = 0, temperature: float = 1.0, batch_size: int = 250,
-                      on_batch: OnBatch = None) -> dict:
+                      on_batch: OnBatch = None, implied_rows: torch.Tensor | None = None) -> dict:
     """Generation control: `count` prior samples with attribute vectors drawn like `data` (its rows in order),
     decoded once with each attribute forced on and once forced off, same z: the judge's on-rate, off-rate and
-    their gap per attribute. A gap of 1 is perfect control; 0 means the toggle does nothing the judge can see."""
+    their gap per attribute. A gap of 1 is perfect control; 0 means the toggle does nothing the judge can see.
+    With `implied_rows` (training attribute rows) the attributes that go with each one are set likewise
+    (cvae.attribute_edits.implied_labels)."""
     _judge_columns(judge, data.label_names)
     model.eval()
     judge.eval()
@@ -211,8 +224,7 @@ def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attribu
         k = _column(data.label_names, name)
         rates = []
         for value in (1.0, 0.0):
-            labels = base.clone()
-            labels[:, k] = value
+            labels, _ = _set_attribute(base, k, value, implied_rows)
             images = _decode_in_batches(model, z, labels, batch_size)
             rates.append(float(judge.predict(images, batch_size)[:, k].float().mean()))
             done += count
@@ -224,11 +236,17 @@ def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attribu
 
 @torch.no_grad()
 def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=CONTROL_ATTRIBUTES,
-                 count: int = 1000, batch_size: int = 250) -> dict:
+                 count: int = 1000, batch_size: int = 250, implied_rows: torch.Tensor | None = None,
+                 mode: str = "label", directions: torch.Tensor | None = None, strength: float = 1.0) -> dict:
     """Editing real faces: the first `count` faces of `data` encoded to their posterior means under their own
     attributes and decoded with one attribute flipped. Per attribute: success (the judge reads the flipped value),
     separately for adding and removing it, and preservation (the share of the other judged attributes whose
-    reading did not change from the unedited decode's); plus the unedited decode's reconstruction error."""
+    reading did not change from the unedited decode's); plus the unedited decode's reconstruction error.
+
+    `implied_rows` (training attribute rows): the flip also sets the attributes implied by it, and preservation
+    counts only the attributes the edit did not set (`implied` lists them per attribute). `mode` edits by label,
+    by latent `directions` or both, at `strength` (cvae.attribute_edits.edit_inputs)."""
+    from cvae.attribute_edits import edit_inputs
     from cvae.latent import encode_means
 
     _judge_columns(judge, data.label_names)
@@ -244,19 +262,29 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                  "reconstruction_psnr": float(-10 * torch.log10(torch.tensor(max(mse, 1e-12)))), "attributes": {}}
     for name in attributes:
         k = _column(data.label_names, name)
-        target = labels.clone()
-        target[:, k] = 1 - labels[:, k]
-        after = judge.predict(_decode_in_batches(model, z, target, batch_size), batch_size).cpu()
+        flipped_value = 1 - labels[:, k]
+        target = torch.empty_like(labels)
+        partners: set[int] = set()
+        for value in (0.0, 1.0):  # the faces gaining the attribute, then those losing it
+            rows = flipped_value == value
+            if rows.any():
+                target[rows], set_too = _set_attribute(labels[rows], k, value, implied_rows)
+                partners.update(set_too)
+        codes, decode_labels = edit_inputs(z, labels, target, mode, directions, strength)
+        after = judge.predict(_decode_in_batches(model, codes, decode_labels, batch_size), batch_size).cpu()
         flipped = after[:, k] == target[:, k].bool()
         adding = target[:, k] == 1
         others = torch.ones(len(data.label_names), dtype=torch.bool)
         others[k] = False
+        others[sorted(partners)] = False
         out["attributes"][name] = {
             "success": float(flipped.float().mean()),
             "add_success": float(flipped[adding].float().mean()) if adding.any() else float("nan"),
             "remove_success": float(flipped[~adding].float().mean()) if (~adding).any() else float("nan"),
             "preservation": float((after[:, others] == before[:, others]).float().mean()),
         }
+        if implied_rows is not None:
+            out["attributes"][name]["implied"] = [data.label_names[j] for j in sorted(partners)]
     return out
 
 

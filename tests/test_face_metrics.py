@@ -227,3 +227,35 @@ def test_attribute_targets_flip_one_attribute_or_borrow_another_faces_row():
     rows = {tuple(r) for r in y.tolist()}
     assert all(tuple(r) in rows for r in borrowed.tolist()) and not torch.equal(borrowed, y)
     assert sorted(map(tuple, borrowed.tolist())) == sorted(map(tuple, y.tolist()))  # a permutation of the batch
+
+
+def test_an_implied_edit_sets_the_partners_and_counts_preservation_over_the_rest():
+    """Training rows where Male (2) goes with Mustache (4) and against Smiling (0): the implied Male flip also sets
+    those two; preservation is counted over the three attributes the edit did not set."""
+    g = torch.Generator().manual_seed(0)
+    male = torch.rand(2000, generator=g) < 0.5
+    rows = (torch.rand(2000, A, generator=g) < 0.3).float()
+    rows[:, 2], rows[:, 4], rows[:, 0] = male.float(), (male & (torch.rand(2000, generator=g) < 0.9)).float(), \
+        (~male & (torch.rand(2000, generator=g) < 0.9)).float()
+    labels = torch.zeros(40, A, dtype=torch.uint8)
+    labels[:, 0] = 1  # smiling women
+    single = edit_control(PixelGenerator(True), PixelJudge(), faces(labels), ["Male"], count=40)
+    implied = edit_control(PixelGenerator(True), PixelJudge(), faces(labels), ["Male"], count=40, implied_rows=rows)
+    assert single["attributes"]["Male"]["preservation"] == 1.0 and "implied" not in single["attributes"]["Male"]
+    row = implied["attributes"]["Male"]
+    assert row["implied"] == ["Smiling", "Mustache"] and row["success"] == 1.0 and row["preservation"] == 1.0
+    gaps = attribute_control(PixelGenerator(True), PixelJudge(), faces(labels), ["Male"], count=50, seed=0,
+                             implied_rows=rows)
+    assert gaps["Male"]["gap"] == 1.0
+
+
+def test_a_direction_edit_moves_the_code_and_keeps_the_labels():
+    """A deaf generator (draws z > 0, ignores y) cannot be edited by label; along a direction it can."""
+    labels = torch.zeros(60, A, dtype=torch.uint8)
+    directions = torch.eye(A) * 2.0  # attribute k lives in latent axis k (encode maps pixel 0 to -0.5)
+    by_label = edit_control(PixelGenerator(False), PixelJudge(), faces(labels), ["Eyeglasses"], count=60)
+    by_direction = edit_control(PixelGenerator(False), PixelJudge(), faces(labels), ["Eyeglasses"], count=60,
+                                mode="direction", directions=directions)
+    assert by_label["attributes"]["Eyeglasses"]["success"] == 0.0
+    assert by_direction["attributes"]["Eyeglasses"]["success"] == 1.0
+    assert by_direction["attributes"]["Eyeglasses"]["preservation"] == 1.0

@@ -114,3 +114,52 @@ def test_a_cancel_in_the_first_epoch_keeps_a_part_way_checkpoint(data_dir, tmp_p
     assert result.checkpoint_path == tmp_path / "run.pt" and "batch 2/" in result.message
     resumed = TrainJob(TrainSpec("mnist", tmp_path / "run.pt", str(data_dir), resume=True)).run()
     assert resumed.status == FINISHED and resumed.epoch == 2
+
+
+def test_a_callback_list_forwards_each_event_to_each_callback_in_order():
+    """One object holds a run's callbacks (pythae's CallbackHandler): each event reaches each callback in order,
+    a callback without that event's method is passed over, and forward_end=False keeps on_end back."""
+    from trainer.callbacks import CallbackList
+
+    heard = []
+
+    class Full(JobCallback):
+        def __init__(self, name):
+            self.name = name
+
+        def on_phase(self, phase, images=None):
+            heard.append((self.name, "phase", phase, images))
+
+        def on_progress(self, done, total, what):
+            heard.append((self.name, "progress", done, total))
+
+        def on_end(self, result):
+            heard.append((self.name, "end", result))
+
+    class PhaseOnly:  # an evaluation's progress object has only some of the methods
+        def on_phase(self, text):
+            heard.append(("bare", "phase", text))
+
+    callbacks = CallbackList([Full("a"), PhaseOnly(), Full("b")])
+    callbacks.on_phase("saving")  # no image count: the one-argument on_phase takes it too
+    callbacks.on_progress(1, 2, "loss")
+    callbacks.on_end("done")
+    assert heard == [("a", "phase", "saving", None), ("bare", "phase", "saving"), ("b", "phase", "saving", None),
+                     ("a", "progress", 1, 2), ("b", "progress", 1, 2), ("a", "end", "done"), ("b", "end", "done")]
+    heard.clear()
+    held = CallbackList([Full("a"), Full("b")], forward_end=False)
+    held.on_end("loop's result")
+    held.on_phase("evaluating", 32)
+    assert heard == [("a", "phase", "evaluating", 32), ("b", "phase", "evaluating", 32)] and len(held) == 2
+
+
+def test_run_statuses_are_one_vocabulary_that_reads_as_words():
+    import json
+
+    from trainer import jobs, loop
+    from trainer.callbacks import RunStatus
+
+    assert [s.value for s in RunStatus] == ["finished", "cancelled", "diverged", "failed"]
+    assert jobs.FINISHED is RunStatus.FINISHED and jobs.CANCELLED is RunStatus.CANCELLED
+    assert FINISHED == "finished" and f"{CANCELLED}" == "cancelled" and json.dumps(FAILED) == '"failed"'
+    assert not hasattr(jobs, "_Forward") and loop.CallbackList is jobs.CallbackList

@@ -25,7 +25,7 @@ from cvae.models import MODELS, build_model, config_class
 from cvae.models.for_data import config_for_data, default_family
 from cvae.options import cli_name
 from trainer import distributed
-from trainer.callbacks import MetricsLog
+from trainer.callbacks import CANCELLED, MetricsLog
 from trainer.config import TrainConfig
 from trainer.loop import Trainer, TrainingDiverged
 from trainer.progress import ProgressBar
@@ -264,7 +264,7 @@ def run(args, stderr=None) -> int:
             signal.signal(number, handler)
         if bar is not None:
             bar.close()  # an error or a cancel mid-epoch must not print after a half-drawn bar
-    if result.status == "cancelled":
+    if result.status == CANCELLED:
         terminated = result.cancelled_by == signal.SIGTERM
         code, what = (EXIT_TERMINATED, "stopped by SIGTERM") if terminated else (EXIT_CANCELLED, "cancelled")
         if not world.main:

@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from cvae.errors import ConfigError, CvaeError, TrainingDiverged
-from trainer.callbacks import MetricsLog, TrainingCallback
+from trainer.callbacks import (  # noqa: F401 (the statuses are this module's vocabulary too)
+    CANCELLED, DIVERGED, FAILED, FINISHED, CallbackList, MetricsLog, RunStatus, TrainingCallback)
 from trainer.config import TrainConfig
-
-FINISHED, CANCELLED, DIVERGED, FAILED = "finished", "cancelled", "diverged", "failed"
 
 
 @dataclass
 class JobResult:
     kind: str                              # "train" or "evaluate"
-    status: str                            # finished, cancelled, diverged or failed
+    status: RunStatus                      # FINISHED, CANCELLED, DIVERGED or FAILED
     message: str = ""                      # one line saying what happened (the error's own sentence when failed)
     checkpoint_path: Path | None = None    # what the job wrote or read; None when nothing was written
     epoch: int = 0                         # last completed (and saved) epoch of a training job
@@ -32,10 +31,8 @@ class JobResult:
 
 
 class JobCallback(TrainingCallback):
-    """What a job reports: the loop's callbacks, then one `on_end(JobResult)`. `on_progress` is an evaluation's
-    progress (done, total, what)."""
-
-    def on_progress(self, done: int, total: int, what: str) -> None: ...
+    """What a job reports: the loop's callbacks (an evaluation's `on_phase` and `on_progress` too), then one
+    `on_end(JobResult)`."""
 
 
 def as_flag(cancel) -> Callable[[], bool]:
@@ -44,42 +41,11 @@ def as_flag(cancel) -> Callable[[], bool]:
     return cancel.is_set if hasattr(cancel, "is_set") else cancel
 
 
-class _Forward(TrainingCallback):
-    """Hands the loop's reports to the job's callbacks, except on_end: the job sends that once, with its status."""
-
-    def __init__(self, callbacks: list[TrainingCallback]):
-        self.callbacks = callbacks
-
-    def on_start(self, trainer) -> None:
-        for callback in self.callbacks:
-            callback.on_start(trainer)
-
-    def on_batch(self, progress) -> None:
-        for callback in self.callbacks:
-            callback.on_batch(progress)
-
-    def on_phase(self, phase, images=None) -> None:
-        for callback in self.callbacks:
-            callback.on_phase(phase, images)
-
-    def on_epoch(self, record) -> None:
-        for callback in self.callbacks:
-            callback.on_epoch(record)
-
-    def on_samples(self, epoch, images) -> None:
-        for callback in self.callbacks:
-            callback.on_samples(epoch, images)
-
-    def on_checkpoint(self, path, epoch) -> None:
-        for callback in self.callbacks:
-            callback.on_checkpoint(path, epoch)
-
-
 class Job:
     kind = ""
 
     def __init__(self, callbacks: Iterable[TrainingCallback] = (), cancel=None):
-        self.callbacks = list(callbacks)
+        self.callbacks = CallbackList(callbacks)
         self.cancel = cancel if cancel is not None else threading.Event()
         self.result: JobResult | None = None
 
@@ -94,14 +60,13 @@ class Job:
         except Exception as exc:  # a bug still ends in one on_end: the window must hear about it
             result = self._result(FAILED, f"unexpected {type(exc).__name__}: {exc}")
         self.result = result
-        for callback in self.callbacks:
-            callback.on_end(result)
+        self.callbacks.on_end(result)
         return result
 
     def _run(self) -> JobResult:
         raise NotImplementedError
 
-    def _result(self, status: str, message: str) -> JobResult:
+    def _result(self, status: RunStatus, message: str) -> JobResult:
         return JobResult(self.kind, status, message)
 
 
@@ -155,7 +120,7 @@ class TrainJob(Job):
         train = load_dataset(spec.dataset, spec.data_dir, "train", False, spec.image_size, spec.limit)
         test = load_dataset(spec.dataset, spec.data_dir, "test", False, spec.image_size, spec.test_limit)
         callbacks: list[TrainingCallback] = [MetricsLog(MetricsLog.path_for(output))] if self.metrics_log else []
-        callbacks.append(_Forward(self.callbacks))
+        callbacks.append(CallbackList(self.callbacks, forward_end=False))  # the job sends on_end itself, with its status
         if spec.resume:
             self.trainer = Trainer.resume(output, train, test, callbacks, self.cancel, epochs=spec.train.get("epochs"),
                                           device=spec.train.get("device"))
@@ -167,7 +132,7 @@ class TrainJob(Job):
             outcome = self.trainer.run()
         finally:
             self.release()
-        if outcome.status == "cancelled":
+        if outcome.status == CANCELLED:
             partial = getattr(outcome, "partial", None)  # (batch reached, batches): saved part-way through an epoch
             if partial:
                 kept = (f"saved in {output} after batch {partial[0]}/{partial[1]} of epoch {outcome.epoch + 1}; "
@@ -214,20 +179,8 @@ class EvaluateJob(Job):
         from cvae.metrics_registry import summary
         from trainer.evaluation import EvaluationCancelled, evaluate_checkpoint
 
-        callbacks = self.callbacks
-
-        class Progress:
-            def on_progress(self, done, total, what):
-                for callback in callbacks:
-                    if hasattr(callback, "on_progress"):
-                        callback.on_progress(done, total, what)
-
-            def on_phase(self, text):
-                for callback in callbacks:
-                    callback.on_phase(text)
-
         try:
-            outcome = evaluate_checkpoint(self.path, progress=Progress(), cancel=as_flag(self.cancel),
+            outcome = evaluate_checkpoint(self.path, progress=self.callbacks, cancel=as_flag(self.cancel),
                                           **self.options)
         except EvaluationCancelled:
             return JobResult(self.kind, CANCELLED, f"nothing was written; {self.path.name} is as it was", self.path)

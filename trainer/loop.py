@@ -42,7 +42,7 @@ from cvae.latent import encode_means
 from cvae.metrics import mean_loss_terms
 from cvae.models.for_data import check_fits, check_names
 from trainer import distributed
-from trainer.callbacks import BatchProgress, TrainingCallback
+from trainer.callbacks import CANCELLED, FINISHED, BatchProgress, CallbackList, RunStatus, TrainingCallback
 from trainer.config import TrainConfig
 from trainer.distributed import World
 
@@ -53,7 +53,7 @@ class TrainingCancelled(Exception):
 
 @dataclass
 class TrainResult:
-    status: str  # "finished" or "cancelled"
+    status: RunStatus  # FINISHED or CANCELLED (a diverged or failed run raises instead)
     epoch: int  # last completed epoch (its checkpoint, or a later part-way one, is on disk)
     history: list[dict] = field(default_factory=list)
     checkpoint_path: Path | None = None
@@ -132,7 +132,7 @@ class Trainer:
         self.test_data = test_data.to(self.device) if test_data is not None else None
         self.checkpoint_path = Path(checkpoint_path)
         # only process 0 reports: one progress bar, one metrics log, one set of previews
-        self.callbacks = list(callbacks) if self.world.main else []
+        self.callbacks = CallbackList(callbacks if self.world.main else ())
         self.cancelled = _flag(cancel)
         self.optimizer = (torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate,
                                             weight_decay=config.weight_decay) if config.weight_decay
@@ -256,11 +256,10 @@ class Trainer:
 
     # ----- the loop -----
     def run(self) -> TrainResult:
-        for callback in self.callbacks:
-            callback.on_start(self)
+        self.callbacks.on_start(self)
         if self.world.main:
             self._remove_stale_temporaries()
-        status, partial, cancelled_by = "finished", None, None
+        status, partial, cancelled_by = FINISHED, None, None
         self._clock = time.perf_counter()
         self._images_done = 0  # by all processes, in this run
         self._images_planned = ((self.config.epochs - self.epoch) * self._usable_images()
@@ -271,7 +270,7 @@ class Trainer:
                     record = self._train_epoch(epoch)
                     self._finish_epoch(epoch, record)
             except TrainingCancelled as stop:
-                status, partial, cancelled_by = "cancelled", stop.args[0], stop.args[1]
+                status, partial, cancelled_by = CANCELLED, stop.args[0], stop.args[1]
             except torch.OutOfMemoryError:
                 if self.world.distributed:  # past the forward pass, where the others may be exchanging gradients
                     # with this process: it cannot tell them, and torchrun ends them when this process exits
@@ -288,8 +287,7 @@ class Trainer:
                 self._owns_group = False
                 distributed.stop()
         result = TrainResult(status, self.epoch, list(self.history), self.checkpoint_path, partial, cancelled_by)
-        for callback in self.callbacks:
-            callback.on_end(result)
+        self.callbacks.on_end(result)
         return result
 
     def _usable_images(self) -> int:
@@ -404,8 +402,7 @@ class Trainer:
                     overall = self._images_done / max(now - self._clock, 1e-9)
                     progress = BatchProgress(epoch, config.epochs, batch_index, batches, loss_value, rate,
                                              now - self._clock, left / max(overall, 1e-9))
-                    for callback in self.callbacks:
-                        callback.on_batch(progress)
+                    self.callbacks.on_batch(progress)
         seconds = seconds_before + time.perf_counter() - epoch_started
         if world.distributed:
             totals = self._sum_over_processes(totals)
@@ -491,9 +488,8 @@ class Trainer:
 
         def save_and_report():
             self.save(with_encodings=final)
-            for callback in self.callbacks:
-                callback.on_epoch(record)
-                callback.on_checkpoint(self.checkpoint_path, epoch)
+            self.callbacks.on_epoch(record)
+            self.callbacks.on_checkpoint(self.checkpoint_path, epoch)
             self._emit_samples(epoch)
 
         self._together(save_and_report, gather_generators=True)
@@ -546,8 +542,7 @@ class Trainer:
                 if self.saved_epoch else "no checkpoint was written")
 
     def _phase(self, phase: str, images: int | None = None) -> None:
-        for callback in self.callbacks:
-            callback.on_phase(phase, images)
+        self.callbacks.on_phase(phase, images)
 
     def evaluate(self, data: ImageDataset, prefix: str = "test_") -> dict:
         """Mean loss terms per image over `data`, with fixed noise so the figure is repeatable."""
@@ -620,8 +615,7 @@ class Trainer:
         self.saved_epoch = self.epoch
         self._dirty = False
         if partial is not None:
-            for callback in self.callbacks:
-                callback.on_checkpoint(self.checkpoint_path, self.epoch)
+            self.callbacks.on_checkpoint(self.checkpoint_path, self.epoch)
 
     def _remove_stale_temporaries(self) -> None:
         """Temporary files a killed writer of this checkpoint left beside it (the rename never happened)."""
@@ -661,8 +655,7 @@ class Trainer:
         inputs, labels = self._preview
         images = (self.model.decode(inputs, labels) if self.model.variational
                   else self.model.reconstruct(inputs, labels)).cpu()
-        for callback in self.callbacks:
-            callback.on_samples(epoch, images)
+        self.callbacks.on_samples(epoch, images)
 
 
 def _as_flag_value(value: float):
