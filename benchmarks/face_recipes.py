@@ -76,20 +76,46 @@ def train_candidates(names: list[str], epochs: int, work: Path, data_dir, limit:
     return paths
 
 
-def measure(path: Path, judge, held_out, count: int) -> dict:
+EDITS = ("single", "implied", "implied+direction")  # how each attribute is edited (cvae.attribute_edits)
+
+
+def directions_for(model, train, faces: int = 3000):
+    """Bias-corrected attribute directions from the codes of the first `faces` training faces."""
+    from cvae.attribute_edits import attribute_directions
+    from cvae.latent import encode_means
+
+    images, labels = train.images[:faces].float() / 255, train.labels[:faces].float()
+    return attribute_directions(encode_means(model, images, labels).float().cpu(), labels)
+
+
+def both_ways(row: dict) -> float:
+    """The mean of adding and removing success; either alone when no measured face could be edited the other way."""
+    rates = [row[key] for key in ("add_success", "remove_success") if row[key] == row[key]]  # NaN: no such face
+    return sum(rates) / len(rates) if rates else float("nan")
+
+
+def measure(path: Path, judge, held_out, count: int, train=None) -> dict:
+    """PSNR, sharpness, generation gaps and edit success of one checkpoint by one judge; with `train` (its
+    attribute rows and faces) also the implied edits and the implied edits along latent directions too."""
     checkpoint = load_checkpoint(path)
     model = checkpoint.model.float().eval()
-    control = attribute_control(model, judge, held_out, count=count, seed=0)
-    editing = edit_control(model, judge, held_out, count=count)
+    rows = train.labels.float() if train is not None else None
+    control = attribute_control(model, judge, held_out, count=count, seed=0, implied_rows=rows)
+    edits = {"single": edit_control(model, judge, held_out, count=count)}
+    if train is not None:
+        edits["implied"] = edit_control(model, judge, held_out, count=count, implied_rows=rows)
+        edits["implied+direction"] = edit_control(model, judge, held_out, count=count, implied_rows=rows,
+                                                  mode="both", directions=directions_for(model, train))
     samples = torch.cat(list(generated_batches(model, count, labels_like(held_out, count).float(), 250, seed=0)))
     return {
         "beta": checkpoint.train_config.get("beta"), "epochs": checkpoint.epoch,
-        "psnr": editing["reconstruction_psnr"],
+        "psnr": edits["single"]["reconstruction_psnr"],
         "sharpness": sharpness(samples) / sharpness(held_out.images[:count]),
         "gaps": {name: row["gap"] for name, row in control.items()},
-        "edits": {name: (row["add_success"] + row["remove_success"]) / 2
-                  for name, row in editing["attributes"].items()},
-        "preservation": sum(r["preservation"] for r in editing["attributes"].values()) / len(editing["attributes"]),
+        "edits": {kind: {name: both_ways(row) for name, row in report["attributes"].items()}
+                  for kind, report in edits.items()},
+        "preservation": {kind: sum(r["preservation"] for r in report["attributes"].values())
+                         / len(report["attributes"]) for kind, report in edits.items()},
     }
 
 
@@ -116,21 +142,24 @@ def main(argv=None) -> int:
     if not args.checkpoints:
         parser.error("give checkpoints to measure, or --train candidates")
     held_out = load_dataset("celeba", args.data_dir, "test")
+    train = load_dataset("celeba", args.data_dir, "train")
     judges = args.judge or [Path(__file__).resolve().parents[1] / "resources" / "celeba-judge.pt"]
-    print("gap: judge's on-rate − off-rate over prior samples; edit: (added + removed) / 2 on held-out faces; "
+    print("gap: judge's on-rate − off-rate over prior samples (implied attributes set likewise); edit: (added + "
+          "removed) / 2 on held-out faces, single flip / with implied attributes / and along latent directions; "
           "kept: other attributes unchanged; sharp: sample detail / real detail")
-    print(f"{'checkpoint':28s} {'judge':14s} {'β':>5s} {'ep':>3s} {'PSNR':>6s} {'sharp':>6s} | "
+    print(f"{'checkpoint':24s} {'judge':12s} {'edit':17s} {'β':>4s} {'ep':>3s} {'PSNR':>6s} {'sharp':>5s} | "
           + " ".join(f"gap {a[:5]:5s}" for a in CONTROL_ATTRIBUTES) + " | "
           + " ".join(f"edit {a[:5]:5s}" for a in CONTROL_ATTRIBUTES) + " | kept")
     for path in args.checkpoints:
         for judge_path in judges:
             judge = load_checkpoint(judge_path).model.float().eval()
-            row = measure(path, judge, held_out, args.count)
+            row = measure(path, judge, held_out, args.count, train)
             gaps = " ".join(f"{row['gaps'][a]:9.2f}" for a in CONTROL_ATTRIBUTES)
-            edits = " ".join(f"{row['edits'][a]:10.2f}" for a in CONTROL_ATTRIBUTES)
-            print(f"{str(path)[-28:]:28s} {judge_path.stem[-14:]:14s} {row['beta']:5g} {row['epochs']:3d} "
-                  f"{row['psnr']:6.2f} {row['sharpness']:6.2f} | {gaps} | {edits} | {row['preservation']:.1%}",
-                  flush=True)
+            for kind in EDITS:
+                edits = " ".join(f"{row['edits'][kind][a]:10.2f}" for a in CONTROL_ATTRIBUTES)
+                print(f"{str(path)[-24:]:24s} {judge_path.stem[-12:]:12s} {kind:17s} {row['beta']:4g} "
+                      f"{row['epochs']:3d} {row['psnr']:6.2f} {row['sharpness']:5.2f} | {gaps} | {edits} | "
+                      f"{row['preservation'][kind]:.1%}", flush=True)
     return 0
 
 
