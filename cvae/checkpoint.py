@@ -39,7 +39,9 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
     training_state: dict | None = None  # optimizer, RNG and scaler state for exact resume
-    derived: dict = field(default_factory=dict)  # e.g. test-set encodings for the latent map
+    # what the explorer needs without data (test-set encodings, face samples, attribute rows): cvae.derived's keys,
+    # read typed with cvae.derived.Derived.of(checkpoint)
+    derived: dict = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -76,10 +78,16 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, half: bool 
     """Write atomically (atomic_write): a crash never leaves a half-written checkpoint."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    return write_checkpoint_dict(checkpoint_dict(checkpoint, half=half), path)
+
+
+def write_checkpoint_dict(raw: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a checkpoint's dictionary, as checkpoint_dict builds it or read_checkpoint_dict reads it, atomically:
+    a file read, given one new entry (the trainer adds its derived data so) and written back keeps the rest as it
+    was, every tensor's dtype and bits included."""
     buffer = io.BytesIO()
-    torch.save(checkpoint_dict(checkpoint, half=half), buffer)
-    atomic_write(path, buffer.getbuffer())
-    return path
+    torch.save(raw, buffer)
+    return atomic_write(path, buffer.getbuffer())
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | memoryview) -> Path:

@@ -18,6 +18,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from cvae import data as cvae_data
 from cvae import latent as L
 from cvae.data.faces import decode_face
+from cvae.derived import Derived
 from cvae.errors import CvaeError, DatasetError
 from cvae.models.capabilities import ATTRIBUTES, CLASS_LABEL
 from explorer.images import to_qimage
@@ -200,8 +201,8 @@ def generated_face(entry, seed: int, label: torch.Tensor | None, temperature: fl
 def bundled_faces(entry) -> tuple[list[Face], str | None]:
     """The encodings a checkpoint ships instead of images (derived sample_means and sample_labels), as faces; and a
     message when they are there but unusable. ([], None) when the checkpoint has none."""
-    derived = entry.checkpoint.derived or {}
-    means, labels = derived.get("sample_means"), derived.get("sample_labels")
+    derived = Derived.of(entry.checkpoint)
+    means, labels = derived.sample_means, derived.sample_labels
     if means is None:
         return [], None
     model = entry.checkpoint.model

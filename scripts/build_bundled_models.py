@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cvae.data import load_dataset  # noqa: E402
+from cvae.derived import derive  # noqa: E402
 from cvae.metrics import (classifier_accuracy, conditional_accuracy, mean_loss_terms,  # noqa: E402
                           reconstruction_accuracy)
 from cvae.models import (AutoencoderConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,  # noqa: E402
@@ -163,6 +164,7 @@ def main(argv=None) -> int:
             continue
         recipe = recipes[key]
         shipped = bundle(recipe, train_recipe(key, recipe, train, test, args.work), args.out)
+        shipped.derived = derive(shipped.model, train, test).to_dict()  # of the weights shipped, as the metrics
         if key == "judge":
             judge = shipped.model
         metrics = evaluate(key, shipped, test, judge)

@@ -10,7 +10,7 @@ on training faces 1–25,000 and tunes its per-attribute thresholds on training 
 folder: all training faces but the last 2,000, and those); the β-CVAE trains on all training faces. Every figure (judge accuracy, attribute control, editing) is measured on the held-out faces
 only. Runs are checkpointed under --work every epoch and resume where they stopped; each bundled file is written
 in half precision without optimizer state, with its metrics and the derived data the face panels need without a
-data folder (see cvae.face_support); no image is stored.
+data folder (cvae.derived); no image is stored.
 Wall times on this project's 2-core CPU (bfloat16 autocast): judge ~15 min, β-CVAE ~2 min per epoch.
 """
 
@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cvae.data import ImageDataset, load_dataset  # noqa: E402
+from cvae.derived import ATTRIBUTE_ROWS, SAMPLE_FACES, derive  # noqa: E402
 from cvae.metrics import (attribute_accuracy, attribute_control, edit_control, generated_batches,  # noqa: E402
                           labels_like, mean_loss_terms, sharpness)
 from cvae.models import AttributeJudgeConfig, BetaCVAEConfig, build_model  # noqa: E402
@@ -87,19 +88,13 @@ def bundle(checkpoint, path: Path):
     return load_checkpoint(save_checkpoint(checkpoint, path, half=True))
 
 
-def attach_face_support(checkpoint, model, train, held_out, faces: int = 48, rows: int = 2000) -> None:
-    """What the face panels need without a data folder, all derived, no image: the encodings (posterior means) and
-    attributes of a few held-out faces for Interpolate and Edit, and training attribute rows and rates for
-    Generate's "sample attributes like the data"."""
-    from cvae.latent import encode_means
-
-    images, labels = held_out.images[:faces], held_out.labels[:faces]
-    checkpoint.derived = {
-        "sample_means": encode_means(model, images, labels.float()).half(),
-        "sample_labels": labels.to(torch.uint8),
-        "attribute_rows": train.labels[:rows].to(torch.uint8),
-        "attribute_rates": train.labels.float().mean(0),
-    }
+def attach_face_support(checkpoint, model, train, held_out, faces: int = SAMPLE_FACES,
+                        rows: int = ATTRIBUTE_ROWS) -> None:
+    """What the face panels need without a data folder, all derived, no image (cvae.derived, what the training
+    loop's save writes too): the encodings (posterior means) and attributes of a few held-out faces for Interpolate
+    and Edit, training attribute rows and rates for Generate's "sample attributes like the data", and the held-out
+    faces' encodings; of the weights shipped (`model`, the half-precision file loaded back)."""
+    checkpoint.derived = derive(model, train, held_out, sample_faces=faces, attribute_rows=rows).to_dict()
 
 
 def build_judge(train, held_out, work: Path, out: Path, evaluate_only: bool, key: str = "judge") -> dict:

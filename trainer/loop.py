@@ -27,7 +27,9 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cvae.checkpoint import (Checkpoint, load_checkpoint, read_checkpoint_dict, save_checkpoint,
+                             write_checkpoint_dict)
+from cvae.derived import Derived, derive
 from cvae.data import ImageDataset
 from cvae.device import native_cpu_bf16
 from cvae.errors import (
@@ -38,7 +40,6 @@ from cvae.errors import (
     ResourceError,
     TrainingDiverged,
 )
-from cvae.latent import encode_means
 from cvae.metrics import mean_loss_terms
 from cvae.models.for_data import check_fits, check_names
 from trainer import distributed
@@ -462,8 +463,10 @@ class Trainer:
             if self.world.distributed:  # process 0's view of the folder decides (it is the one that writes)
                 allowed = distributed.broadcast_object(allowed)
             if allowed:
-                self._together(lambda: self.save(partial=partial), gather_generators=True)
+                self._together(lambda: self.save(with_derived=True, partial=partial), gather_generators=True)
                 saved = (batches_done, batches)
+        elif not self._dirty:  # the file on disk holds this very state: give it the derived data the map needs
+            self._together(self._derive_into_saved)
         raise TrainingCancelled(saved, flag)
 
     def _may_save_part_way(self) -> bool:
@@ -484,10 +487,13 @@ class Trainer:
             record = distributed.broadcast_object(record)  # every process keeps the same history
         self.epoch = epoch
         self.history.append(record)
+        # derived data only with the last epoch (and a cancel's save): encoding MNIST's 10,000 test digits takes
+        # 9-20 s on this project's 2-core CPU, a quarter to a half of a bundled model's epoch (~40 s); a run
+        # stopped otherwise keeps its last epoch's file, which _derive_into_saved completes on a cancel
         final = epoch == self.config.epochs
 
         def save_and_report():
-            self.save(with_encodings=final)
+            self.save(with_derived=final)
             self.callbacks.on_epoch(record)
             self.callbacks.on_checkpoint(self.checkpoint_path, epoch)
             self._emit_samples(epoch)
@@ -588,23 +594,20 @@ class Trainer:
             state["ranks"] = list(self._all_generators or [])
         return state
 
-    def save(self, with_encodings: bool = False, partial: dict | None = None) -> None:
+    # whether the file this run last wrote holds the derived data (cvae.derived), so a cancel need not add it
+    _derived_on_disk = False
+
+    def save(self, with_derived: bool = False, partial: dict | None = None) -> None:
         state = self.training_state()
         if partial is not None:
             state["partial"] = partial
         metrics = {k: v for k, v in (self.history[-1] if self.history else {}).items()
                    if k.startswith("test_") or k.startswith("train_")}
-        derived = {}
-        if with_encodings and self.test_data is not None and getattr(self.model, "latent_dim", None):
-            self._phase("encoding", len(self.test_data))
-            self.model.eval()
-            labels = self.test_data.labels if self.model.conditional else None
-            derived = {"test_encodings": encode_means(self.model, self.test_data.images, labels).cpu().half(),
-                       "test_labels": self.test_data.labels.cpu()}
+        derived = self._derive() if with_derived else Derived()
         checkpoint = Checkpoint(
             model=self.model, label_names=self.label_names, dataset=self.dataset_info,
             train_config=self.config.to_dict(), epoch=self.epoch, metrics=metrics, history=self.history,
-            training_state=state, derived=derived,
+            training_state=state, derived=derived.to_dict(),
         )
         self._phase("saving")
         try:
@@ -614,8 +617,35 @@ class Trainer:
                                    f"{self._kept()}") from None
         self.saved_epoch = self.epoch
         self._dirty = False
+        self._derived_on_disk = with_derived
         if partial is not None:
             self.callbacks.on_checkpoint(self.checkpoint_path, self.epoch)
+
+    def _derive(self) -> Derived:
+        """What the explorer needs from this model (cvae.derived: test-set encodings; face samples, attribute rows
+        and rates), computed without touching the training generators."""
+        if self.test_data is not None:
+            self._phase("encoding", len(self.test_data))
+        return derive(self.model, self.train_data, self.test_data)
+
+    def _derive_into_saved(self) -> None:
+        """A cancel that finds nothing moved since the file on disk was written (between epochs, or at once after a
+        resume) keeps that file: its training state is exact, the one in memory has drawn the next epoch's order.
+        A per-epoch file lacks the derived data, so it is added to the file, the rest re-written as read; the
+        weights in memory are the file's. Only a file this run wrote or resumed is touched."""
+        if self._derived_on_disk or not (self._resumed or self.saved_epoch > 0) or not self.checkpoint_path.exists():
+            return
+        raw = read_checkpoint_dict(self.checkpoint_path)
+        if not raw.get("derived"):
+            derived = self._derive()
+            self._phase("saving")
+            raw["derived"] = derived.to_dict()
+            try:
+                write_checkpoint_dict(raw, self.checkpoint_path)
+            except OSError as exc:  # atomic: the file without derived data is still there
+                raise OutputWriteError(f"cannot write {self.checkpoint_path}: {exc.strerror or exc}; "
+                                       f"{self._kept()}") from None
+        self._derived_on_disk = True
 
     def _remove_stale_temporaries(self) -> None:
         """Temporary files a killed writer of this checkpoint left beside it (the rename never happened)."""

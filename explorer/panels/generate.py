@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtWidgets
 
 from cvae import latent as L
 from cvae.data import DATA_DIR_ENV, load_dataset
+from cvae.derived import Derived
 from cvae.errors import CvaeError
 from explorer.images import ImageView, save_png
 from explorer.panels import Panel, label_word, takes_class
@@ -194,17 +195,16 @@ class GeneratePanel(Panel):
     def attribute_rows(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, str]:
         """`count` attribute vectors drawn like the data (rows the checkpoint ships, else its per-attribute
         rates, else 50/50), and a note on where they came from."""
-        derived = self.entry.checkpoint.derived
+        derived = Derived.of(self.entry.checkpoint)
         names = self.entry.checkpoint.label_names
-        for key in ("attribute_rows", "sample_labels"):
-            rows = derived.get(key)
-            if rows is not None and len(rows) and torch.as_tensor(rows).shape[-1] == len(names):
-                rows = torch.as_tensor(rows).float()
+        for rows in (derived.attribute_rows, derived.sample_labels):
+            if rows is not None and len(rows) and rows.shape[-1] == len(names):
+                rows = rows.float()
                 pick = torch.randint(len(rows), (count,), generator=generator)
                 return rows[pick].clone(), "unforced attributes drawn like the training faces"
-        rates = derived.get("attribute_rates")
+        rates = derived.attribute_rates
         if rates is not None and len(rates) == len(names):
-            rates = torch.as_tensor(rates).float().reshape(1, -1).expand(count, -1)
+            rates = rates.float().reshape(1, -1).expand(count, -1)
             return torch.bernoulli(rates, generator=generator), "unforced attributes drawn at the data's rates"
         return (torch.bernoulli(torch.full((count, len(names)), 0.5), generator=generator),
                 "this checkpoint carries no attribute statistics: unforced attributes are drawn 50/50")

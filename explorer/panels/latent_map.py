@@ -18,6 +18,7 @@ import torch
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from cvae import latent as L
+from cvae.derived import Derived
 from cvae.plane import IDENTITY, PCA, LatentPlane, default_plane, plane_range
 from explorer.images import ImageView, to_uint8
 from explorer.panels import CLASS_COLOURS, Panel, label_word, takes_class
@@ -198,11 +199,9 @@ class LatentMapPanel(Panel):
             self._clear_digits()
             self._set_enabled(False)
             return
-        derived = entry.checkpoint.derived
-        encodings = derived.get("test_encodings")
-        self.encodings = None if encodings is None else torch.as_tensor(encodings).float()
-        labels = derived.get("test_labels")
-        self.labels = None if labels is None else torch.as_tensor(labels)
+        derived = Derived.of(entry.checkpoint)
+        self.encodings = None if derived.test_encodings is None else derived.test_encodings.float()
+        self.labels = derived.test_labels
         if self.encodings is not None and self.encodings.shape[-1] != self.model.latent_dim:
             self.encodings = None
         self._set_enabled(True)
