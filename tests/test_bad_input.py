@@ -739,7 +739,7 @@ def test_cli_refuses_bad_values_before_loading_data(make, sandbox, capsys, monke
     data = make_mnist(sandbox / "data", train=32, test=16)
     args, fragments = make(sandbox)
     before = snapshot(sandbox)
-    monkeypatch.setattr("trainer.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr("trainer.runs.load_dataset", lambda *a, **k: pytest.fail("data loaded before the check"))
     code, err = run_cli(["--dataset", "mnist", "--data-dir", data, "--output", sandbox / "runs" / "run.pt", *TINY,
                          *args], capsys)  # given last, so they win over TINY's and the default --output
     assert_refused(code, err, fragments)

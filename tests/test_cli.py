@@ -187,7 +187,7 @@ def no_data_loading(monkeypatch):
     """Fails the test if the CLI starts loading data (option checks must come first)."""
     def refuse(*args, **kwargs):
         raise AssertionError("data was loaded before the options were checked")
-    monkeypatch.setattr("trainer.cli.load_dataset", refuse)
+    monkeypatch.setattr("trainer.runs.load_dataset", refuse)
 
 
 @pytest.mark.parametrize("option, value, expected", [
@@ -219,7 +219,7 @@ def test_resume_refuses_zero_or_fewer_epochs_than_done(mnist_dir, tmp_path, caps
                        *TINY], capsys)
     assert code == 0
     before = out.read_bytes(), MetricsLog.path_for(out).read_bytes()
-    monkeypatch.setattr("trainer.cli.load_dataset", lambda *a, **k: pytest.fail("data loaded before the check"))
+    monkeypatch.setattr("trainer.runs.load_dataset", lambda *a, **k: pytest.fail("data loaded before the check"))
     for epochs, expected in (("0", "--epochs must be at least 1, got 0"),
                              ("1", "--epochs 1 is fewer than the 2 epochs")):
         code, err = run_cli(["--dataset", "mnist", "--data-dir", str(mnist_dir), "--output", str(out), "--resume",

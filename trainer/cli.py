@@ -1,4 +1,6 @@
-"""`cvae-train`: the headless trainer. Bad input ends with one line on stderr and a non-zero exit.
+"""`cvae-train`: the headless trainer. Bad input ends with one line on stderr and a non-zero exit. The run is
+prepared (output checks, seed, data, model or resume) by trainer.runs.prepare_run, as the Train panel's job
+prepares its own.
 
 The same command runs under `torchrun` (see trainer.distributed): every process runs it, process 0 alone
 writes the checkpoint, the metrics log and the progress output. SIGINT (Ctrl-C) and SIGTERM (what a batch
@@ -9,31 +11,24 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
-import torch
-
-from cvae.checkpoint import read_checkpoint_dict
-from cvae.data import DATASETS, load_dataset
-from cvae.errors import ConfigError, CvaeError, OutputWriteError, ResourceError
-from cvae.models import MODELS, build_model, config_class
-from cvae.models.for_data import config_for_data, default_family
+from cvae.data import DATASETS
+from cvae.errors import ConfigError, CvaeError
+from cvae.models import MODELS, config_class
 from cvae.options import cli_name
 from trainer import distributed
 from trainer.callbacks import CANCELLED, MetricsLog
 from trainer.config import TrainConfig
-from trainer.loop import Trainer, TrainingDiverged
+from trainer.loop import TrainingDiverged
 from trainer.progress import ProgressBar
+from trainer.jobs import TrainSpec
+from trainer.runs import CLI_WORDS, prepare_run
 
 EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED, EXIT_TERMINATED = 2, 3, 130, 143  # 128 + SIGINT, 128 + SIGTERM
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-MIN_FREE_BYTES = 4_000_000  # asked of the output's disk before anything is known about the model
-MB = 1_000_000
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -66,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", "-o", required=True, help="checkpoint path (.pt); metrics go beside it")
     out.add_argument("--resume", action="store_true", help="continue the run saved at --output")
     out.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --output")
+    out.add_argument("--resume-other-data", action="store_true",
+                     help="with --resume: continue on training data other than the run's own (another --limit, "
+                          "folder or data set; refused without this), recorded in the checkpoint's history")
     out.add_argument("--quiet", action="store_true", help="no progress output")
     out.add_argument("--evaluate-at-end", nargs="?", const="", metavar="METRICS",
                      help="when training finishes, evaluate the checkpoint as cvae-eval does (all that applies, or "
@@ -130,14 +128,20 @@ def check_numbers(args) -> None:
                                ("--image-size", args.image_size, 4)):  # 4 px: the smallest any model accepts
         if value is not None and value < low:
             raise ConfigError(f"{option} must be at least {low}, got {value}")
+    if args.resume_other_data and not args.resume:
+        raise ConfigError("--resume-other-data only applies with --resume")
 
 
-def model_options(args, family: str) -> dict:
-    """The model fields given on the command line; one the chosen family does not have is a mistake."""
+def model_options(args, family: str | None) -> dict:
+    """The model fields given on the command line; one the chosen family does not have is a mistake, refused
+    by its option's name before any data is loaded. No --model: the data's own family is known only once the
+    data is loaded, and cvae.models.for_data.config_for_data refuses a field that family lacks."""
     values, flags = {}, {}
     for cls in MODEL_CONFIGS:
         values.update(given(args, cls))
         flags.update({name: cli_name(name, declared) for name, declared in cls.options()})
+    if family is None:
+        return values
     fields = {name for name, _ in config_class(family).options()}
     foreign = [flags[name] for name in values if name not in fields]
     if foreign:
@@ -145,59 +149,12 @@ def model_options(args, family: str) -> dict:
     return values
 
 
-def nearest_existing_folder(path: Path) -> Path:
-    """`path` itself or the closest ancestor that exists (where its missing folders would be created)."""
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return path
-
-
-def check_output(output: Path, resume: bool, overwrite: bool) -> dict | None:
-    """Everything about --output that can be known before loading data and training: not a folder, not an
-    earlier run unless asked, a folder that exists (or can be made) and takes new files, room for a checkpoint.
-    Returns the checkpoint to resume, when resuming. Nothing on disk is changed."""
-    if output.is_dir():
-        raise ConfigError(f"--output {output} is a folder; expected a checkpoint file path such as {output / 'run.pt'}")
-    resumed = None
-    if resume:
-        resumed = read_checkpoint_dict(output)  # fails early, with the checkpoint's own message
-    elif output.exists() and not overwrite:
-        raise ConfigError(f"{output} already exists; pass --resume to continue it or --overwrite to replace it")
-    metrics = MetricsLog.path_for(output)
-    if metrics.is_dir():
-        raise OutputWriteError(f"--output {output}: its metrics log {metrics} is a folder; expected a file or nothing there")
-    if metrics.exists() and not os.access(metrics, os.W_OK):
-        raise OutputWriteError(f"--output {output}: its metrics log {metrics} is read-only; expected a writable file")
-    folder = nearest_existing_folder(output.parent)
-    if not folder.is_dir():
-        raise OutputWriteError(f"--output {output}: {folder} is a file, not a folder; expected a folder to hold the "
-                        "checkpoint")
-    try:  # os.access says yes for /sys and /proc, and for root almost anywhere: only trying tells
-        # an unnamed file where the system has them (O_TMPFILE): a process killed right here leaves nothing behind
-        with tempfile.TemporaryFile(prefix=".cvae-train-", suffix=".probe", dir=folder):
-            pass
-    except OSError as exc:
-        raise OutputWriteError(f"--output {output}: cannot create files in {folder} ({exc.strerror or exc}); expected a "
-                        "writable folder") from None
-    needed = MIN_FREE_BYTES + (output.stat().st_size if resume else 0)  # written beside the old file, then renamed
-    check_room(output, folder, needed, "at least")
-    return resumed
-
-
-def check_room(output: Path, folder: Path, needed: int, how: str) -> None:
-    free = shutil.disk_usage(folder).free
-    if free < needed:
-        raise ResourceError(f"--output {output}: only {free / MB:.1f} MB free in {folder}; a checkpoint of this run "
-                        f"needs {how} {math.ceil(needed / MB)} MB")
-
-
-def checkpoint_size(model, config: TrainConfig, test_images: int) -> int:
-    """About what a training checkpoint of `model` takes: float32 weights, Adam's two moments, the final epoch's
-    half-precision test encodings, and some room for the rest."""
-    parameters = sum(p.numel() for p in model.parameters())
-    copies = 3
-    encodings = test_images * (getattr(model, "latent_dim", 0) or 0) * 2 + test_images * 8
-    return parameters * 4 * copies + encodings + MB
+def spec_from(args) -> TrainSpec:
+    """The run the command line describes, as the Train panel's job describes its own (trainer.runs)."""
+    return TrainSpec(dataset=args.dataset, output=Path(args.output), data_dir=args.data_dir, family=args.model,
+                     model=model_options(args, args.model), train=given(args, TrainConfig),
+                     image_size=args.image_size, limit=args.limit, test_limit=args.test_limit, resume=args.resume,
+                     overwrite=args.overwrite, resume_other_data=args.resume_other_data, download=args.download)
 
 
 def run(args, stderr=None) -> int:
@@ -208,29 +165,6 @@ def run(args, stderr=None) -> int:
         from trainer.evaluation import parse_metrics
         parse_metrics(args.evaluate_at_end)
     output = Path(args.output)
-    existed = output.exists()
-    resumed = check_output(output, args.resume, args.overwrite)
-    distributed.training_device(args.device or "auto", world)  # an unusable --device is reported before loading
-    if resumed is not None:
-        done = int(resumed.get("epoch") or 0)
-        saved_config = resumed.get("train_config") or {}
-        total = args.epochs if args.epochs is not None else int(saved_config.get("epochs", 0))
-        if args.epochs is not None and args.epochs < done:
-            raise ConfigError(f"--epochs {args.epochs} is fewer than the {done} epochs {output} has already trained; "
-                            f"give more than {done} to continue it")
-        if done and total == done:
-            if not args.quiet and world.main:
-                print(f"{output} already has all {done} epochs; nothing to train (give a larger --epochs to "
-                      "continue it)", file=stderr)
-            return 0
-        distributed.check_batch_size(int(saved_config.get("batch_size", TrainConfig.default_of("batch_size"))),
-                                     world, f"the batch size of {output}")
-        config = None
-    else:
-        config = TrainConfig(**given(args, TrainConfig))
-        distributed.check_batch_size(config.batch_size, world)
-    train_data = load_dataset(args.dataset, args.data_dir, "train", args.download, args.image_size, args.limit)
-    test_data = load_dataset(args.dataset, args.data_dir, "test", False, args.image_size, args.test_limit)
     received: list[int] = []  # the stop signals this process got, first first
     callbacks, bar = [], None
     if world.main:  # one metrics log and one progress display for the whole job
@@ -239,16 +173,12 @@ def run(args, stderr=None) -> int:
         if bar is not None:
             callbacks.append(bar)
     cancel = lambda: received[0] if received else 0  # the loop reports which signal stopped it
-    if config is None:
-        trainer = Trainer.resume(output, train_data, test_data, callbacks, cancel, epochs=args.epochs,
-                                 device=args.device or "auto")
-    else:
-        family = args.model or default_family(train_data)
-        torch.manual_seed(config.seed)  # the initial weights follow --seed too (several processes: process 0's)
-        model = build_model(config_for_data(family, train_data, **model_options(args, family)))
-        check_room(output, nearest_existing_folder(output.parent),
-                   checkpoint_size(model, config, len(test_data)), "about")
-        trainer = Trainer(model, train_data, test_data, config, output, callbacks, cancel)
+    prepared = prepare_run(spec_from(args), callbacks, cancel, CLI_WORDS, world)
+    if prepared.trainer is None:  # resumed a run that has all its epochs
+        if not args.quiet and world.main:
+            print(prepared.note, file=stderr)
+        return 0
+    trainer, existed = prepared.trainer, prepared.existed
     if world.distributed and world.main and not args.quiet:
         cfg = trainer.config
         print(f"cvae-train: {world.size} processes, backend {trainer.backend} ({trainer.device.type}), global "

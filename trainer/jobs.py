@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from cvae.errors import ConfigError, CvaeError, TrainingDiverged
+from cvae.errors import CvaeError, TrainingDiverged
 from trainer.callbacks import (  # noqa: F401 (the statuses are this module's vocabulary too)
     CANCELLED, DIVERGED, FAILED, FINISHED, CallbackList, MetricsLog, RunStatus, TrainingCallback)
-from trainer.config import TrainConfig
 
 
 @dataclass
@@ -83,14 +82,25 @@ class TrainSpec:
     image_size: int | None = None          # faces only
     limit: int | None = None
     test_limit: int | None = None
-    resume: bool = False                   # continue the run at `output` (train["epochs"] may extend it)
+    # continue the run at `output`: to train["epochs"] when given (it must exceed the epochs already trained),
+    # else to the run's own total; only "epochs" and "device" of `train` apply, the rest are the run's own
+    resume: bool = False
+    # resume: train["epochs"] is a floor, not the total: the run goes to its own total or to that, whichever is
+    # larger (the Train panel's Epochs, which always holds a number)
+    epochs_at_least: bool = False
     overwrite: bool = False                # replace an existing file at `output`; otherwise it is never touched
+    resume_other_data: bool = False        # resume on training data other than the run's own (recorded in it)
+    download: bool = False                 # MNIST/Fashion-MNIST: let torchvision fetch what is missing
 
     def __post_init__(self) -> None:
         self.output = Path(self.output)
 
 
 class TrainJob(Job):
+    """One training run described by a TrainSpec, prepared by trainer.runs.prepare_run exactly as `cvae-train`
+    prepares its own (the same output checks, seed, data and model, or the same resume), in the Train panel's
+    words; the metrics log goes beside the checkpoint unless `metrics_log` is False."""
+
     kind = "train"
 
     def __init__(self, spec: TrainSpec, callbacks: Iterable[TrainingCallback] = (), cancel=None,
@@ -101,33 +111,19 @@ class TrainJob(Job):
         self.trainer = None
 
     def _run(self) -> JobResult:
-        from cvae.data import load_dataset
-        from cvae.models import build_model
-        from cvae.models.for_data import config_for_data, default_family
-        from trainer.loop import Trainer
+        from trainer.runs import prepare_run
 
         spec = self.spec
         output = spec.output
-        if output.is_dir():
-            raise ConfigError(f"the output {output} is a folder; expected a checkpoint file path")
-        if spec.resume and not output.is_file():
-            raise ConfigError(f"there is no run at {output} to resume")
-        if not spec.resume and output.exists() and not spec.overwrite:
-            raise ConfigError(f"{output} already exists; resume it or choose to overwrite it")
-        train_config = None if spec.resume else TrainConfig(**spec.train)  # bad values fail before loading data
         if self.cancelled():
             return self._result(CANCELLED, "cancelled before training started")
-        train = load_dataset(spec.dataset, spec.data_dir, "train", False, spec.image_size, spec.limit)
-        test = load_dataset(spec.dataset, spec.data_dir, "test", False, spec.image_size, spec.test_limit)
         callbacks: list[TrainingCallback] = [MetricsLog(MetricsLog.path_for(output))] if self.metrics_log else []
         callbacks.append(CallbackList(self.callbacks, forward_end=False))  # the job sends on_end itself, with its status
-        if spec.resume:
-            self.trainer = Trainer.resume(output, train, test, callbacks, self.cancel, epochs=spec.train.get("epochs"),
-                                          device=spec.train.get("device"))
-        else:
-            family = spec.family or default_family(train)
-            model = build_model(config_for_data(family, train, **spec.model))
-            self.trainer = Trainer(model, train, test, train_config, output, callbacks, self.cancel)
+        prepared = prepare_run(spec, callbacks, self.cancel)
+        if prepared.trainer is None:  # a resumed run that has all its epochs
+            return JobResult(self.kind, FINISHED, prepared.note, output, int(prepared.resumed.get("epoch") or 0))
+        self.trainer = prepared.trainer
+        start = self.trainer.epoch  # a resumed run's epochs so far
         try:
             outcome = self.trainer.run()
         finally:
@@ -142,7 +138,9 @@ class TrainJob(Job):
             saved = output if (outcome.epoch or partial) else None
             return JobResult(self.kind, CANCELLED, f"cancelled; {kept}", saved, outcome.epoch)
         last = outcome.history[-1] if outcome.history else {}
-        return JobResult(self.kind, FINISHED, f"trained {outcome.epoch} epochs into {output}", output,
+        trained = (f"trained epochs {start + 1}–{outcome.epoch} (resumed after epoch {start})" if start
+                   else f"trained {outcome.epoch} epochs")
+        return JobResult(self.kind, FINISHED, f"{trained} into {output}", output,
                          outcome.epoch, {k: v for k, v in last.items() if k.startswith(("test_", "train_"))})
 
     def cancelled(self) -> bool:

@@ -30,7 +30,7 @@ from torch import nn
 from cvae.checkpoint import (Checkpoint, load_checkpoint, read_checkpoint_dict, save_checkpoint,
                              write_checkpoint_dict)
 from cvae.derived import Derived, derive
-from cvae.data import ImageDataset
+from cvae.data import ImageDataset, data_changes, data_summary
 from cvae.device import native_cpu_bf16
 from cvae.errors import (
     CheckpointError,
@@ -107,6 +107,8 @@ _OK, _DIVERGED, _WRITE, _MEMORY, _OTHER = 0, 1, 2, 3, 4
 class Trainer:
     """Trains `model` on `train_data`, evaluating on `test_data`, checkpointing to `checkpoint_path`."""
 
+    _data_changed: dict | None = None  # a resume continued on other data: recorded in its first epoch's record
+
     def __init__(self, model: nn.Module, train_data: ImageDataset, test_data: ImageDataset | None,
                  config: TrainConfig, checkpoint_path: str | Path,
                  callbacks: Iterable[TrainingCallback] = (), cancel=None):
@@ -180,11 +182,20 @@ class Trainer:
     @classmethod
     def resume(cls, checkpoint_path: str | Path, train_data: ImageDataset, test_data: ImageDataset | None,
                callbacks: Iterable[TrainingCallback] = (), cancel=None, epochs: int | None = None,
-               device: str | None = None) -> "Trainer":
+               device: str | None = None, other_data: bool = False,
+               other_data_hint: str = "pass other_data=True") -> "Trainer":
         """Continue a run from its last checkpoint; `epochs` may extend the run's total. Any number of processes
         may continue a run that any number wrote: the weights, the optimizer and the shuffling are shared; each
         process's own noise and dropout generators are restored when the process count is the same (an exact
-        continuation) and derived afresh from the seed, the process and the position otherwise."""
+        continuation) and derived afresh from the seed, the process and the position otherwise.
+
+        `train_data` must be the data the run was trained on (the checkpoint's data description and fingerprint,
+        cvae.data.data_changes; the folder it is read from may have moved): other data is refused with one line
+        saying what differs and how to go on anyway (`other_data_hint`), unless `other_data` — then the next
+        epoch's record says so ("data_changed": what it was, what it is now), and an epoch the run had stopped in
+        part-way starts again from its first batch on the new data (the weights keep what that part taught them).
+        A checkpoint written before fingerprints were recorded allows no such check: it resumes on any data that
+        fits the model, as it always did. The test data is not compared (it only changes the held-out figures)."""
         checkpoint = load_checkpoint(checkpoint_path)
         if not checkpoint.training_state:
             raise CheckpointError(f"{checkpoint_path} has no training state to resume from (it was saved for "
@@ -192,6 +203,15 @@ class Trainer:
         check_names(checkpoint.label_names, train_data, "training")
         if test_data is not None:
             check_names(checkpoint.label_names, test_data, "test")
+        saved_data, now_data = dict(checkpoint.dataset or {}), train_data.describe()
+        changes = data_changes(saved_data, now_data)
+        if changes:
+            check_fits(checkpoint.model.config, train_data, "training")  # data the model cannot take says so first
+            differs = (f"{checkpoint_path} was trained on {data_summary(saved_data)}; the data now selected "
+                       f"{', '.join(changes)}")
+            if not other_data:
+                raise ConfigError(f"{differs} — resume with the same data, or {other_data_hint} to continue on it "
+                                  "anyway")
         values = dict(checkpoint.train_config)
         if epochs is not None:
             values["epochs"] = epochs
@@ -212,8 +232,19 @@ class Trainer:
         if partial and int(partial.get("epoch", 0)) != checkpoint.epoch + 1:
             raise CheckpointError(f"{checkpoint_path}: its part-way epoch {partial.get('epoch')} does not follow its "
                                   f"epoch {checkpoint.epoch}")
+        batches_done = int(partial["batches_done"]) if partial else 0
+        if partial and partial.get("data_changed"):  # the part-way epoch it continues began on other data
+            trainer._data_changed = dict(partial["data_changed"])
+        if changes:
+            keep = ("name", "split", "layout", "count", "limit", "image_size", "fingerprint")
+            trainer._data_changed = {"was": {k: saved_data[k] for k in keep if k in saved_data},
+                                     "now": {k: now_data[k] for k in keep if k in now_data}, "changes": changes}
+            if partial:  # its shuffled order, sums and position belong to the old data: the epoch starts again
+                trainer._data_changed["restarted_epoch"] = int(partial["epoch"])
+                trainer.shuffle_generator.set_state(partial["epoch_shuffle_rng"])
+                partial = None
         trainer._partial = dict(partial) if partial else None
-        trainer._restore_generators(state, checkpoint.epoch, int(partial["batches_done"]) if partial else 0)
+        trainer._restore_generators(state, checkpoint.epoch, batches_done)
         if trainer.scaler is not None and state.get("scaler"):
             trainer.scaler.load_state_dict(state["scaler"])
         trainer.epoch = trainer.saved_epoch = checkpoint.epoch
@@ -269,6 +300,8 @@ class Trainer:
             try:
                 for epoch in range(self.epoch + 1, self.config.epochs + 1):
                     record = self._train_epoch(epoch)
+                    if self._data_changed is not None:  # a resume on other data, said so in the history
+                        record["data_changed"], self._data_changed = self._data_changed, None
                     self._finish_epoch(epoch, record)
             except TrainingCancelled as stop:
                 status, partial, cancelled_by = CANCELLED, stop.args[0], stop.args[1]
@@ -333,7 +366,10 @@ class Trainer:
         epoch_started = time.perf_counter()
         autocast = (torch.autocast("cuda", dtype=torch.float16) if self.use_amp else
                     torch.autocast("cpu", dtype=torch.bfloat16) if self.use_cpu_bf16 else nullcontext())
-        lr = beta = None
+        # the epoch's last step: what its record says when no batch is left to run (a part-way epoch resumed by
+        # another process count, whose last short batch may be cut), never null
+        lr, beta = self._learning_rate(epoch * batches - 1, config.epochs * batches), self._beta(epoch * batches - 1,
+                                                                                                 batches)
         for batch_index in range(first + 1, batches + 1):
             if not world.distributed:
                 flag = self.cancelled()
@@ -459,6 +495,8 @@ class Trainer:
             partial = {"epoch": epoch, "batches_done": batches_done, "epoch_shuffle_rng": epoch_shuffle_state,
                        "totals": {k: v.detach().float().cpu() for k, v in totals.items()}, "seen": seen,
                        "seconds": round(seconds, 3)}
+            if self._data_changed is not None:  # not yet in a record: the resumed part-way epoch carries it on
+                partial["data_changed"] = self._data_changed
             allowed = self._may_save_part_way()
             if self.world.distributed:  # process 0's view of the folder decides (it is the one that writes)
                 allowed = distributed.broadcast_object(allowed)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from cvae.data.cache import CACHE_ENV, resolve_cache_dir
-from cvae.data.dataset import ImageDataset
+from cvae.data.dataset import ImageDataset, data_changes, data_summary
 from cvae.data.faces import load_face_dataset
 from cvae.data.idx import IDX_DATASETS, load_idx_dataset
 from cvae.errors import DatasetError
@@ -49,11 +49,15 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None, split: str = "tr
         root = resolve_data_dir(data_dir)
     if name in IDX_DATASETS:
         data = load_idx_dataset(name, root, split, download)
-        return data.subset(limit) if limit is not None else data
-    if download:
+        data = data.subset(limit) if limit is not None else data
+    elif download:
         raise DatasetError("CelebA cannot be downloaded automatically; place it under the data folder")
-    return load_face_dataset(root, split, image_size or 64, limit, cache_dir=cache_dir)
+    else:
+        data = load_face_dataset(root, split, image_size or 64, limit, cache_dir=cache_dir)
+    if limit is not None:  # recorded with the run (describe()): the count alone does not say a limit was asked
+        data.info["limit"] = limit
+    return data
 
 
-__all__ = ["ImageDataset", "CACHE_ENV", "DATASETS", "DATA_DIR_ENV", "load_dataset", "resolve_cache_dir",
-           "resolve_data_dir"]
+__all__ = ["ImageDataset", "CACHE_ENV", "DATASETS", "DATA_DIR_ENV", "data_changes", "data_summary", "load_dataset",
+           "resolve_cache_dir", "resolve_data_dir"]

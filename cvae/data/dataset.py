@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -68,8 +69,58 @@ class ImageDataset:
             yield images.float().div_(255), labels
 
     def describe(self) -> dict:
-        """What a checkpoint records about its data."""
+        """What a checkpoint records about its data: name, split, image count and shape, label kind, the loader's
+        facts (folder, layout, crop, the limit asked for) and `fingerprint()`, by which a resume tells whether it
+        continues on the data the run was trained on (`data_changes`)."""
         return {
             "name": self.name, "split": self.split, "count": len(self), "channels": self.channels,
             "image_size": list(self.image_size), "label_kind": self.label_kind, **self.info,
+            "fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self) -> str:
+        """sha256 (hex) of the labels' bytes, their dtype and shape, and the images' shape: the same for the same
+        images in the same order wherever the folder lives, different for another limit, split or data set (or
+        another image size). The pixels are not read (hashing 200,000 faces would take longer than a short run);
+        two sets with the same labels in the same order and the same shapes share a fingerprint."""
+        labels = self.labels.detach().cpu().contiguous()
+        digest = hashlib.sha256(f"{labels.dtype}{tuple(labels.shape)}{tuple(self.images.shape)}".encode())
+        digest.update(labels.numpy().tobytes())
+        return digest.hexdigest()
+
+
+# the description's entries that say which data it is (the folder it was read from does not: data may move)
+IDENTITY = ("name", "split", "layout", "crop", "resized_to", "channels", "image_size", "count", "fingerprint")
+
+
+def data_summary(description: dict) -> str:
+    """ "15,000 mnist train images (labels 1f0e3dad…)": a `describe()` result in a few words."""
+    count = description.get("count")
+    shown = f"{count:,}" if isinstance(count, int) else "?"
+    labels = f" (labels {description['fingerprint'][:8]}…)" if description.get("fingerprint") else ""
+    return f"{shown} {description.get('name', '?')} {description.get('split', '?')} images{labels}"
+
+
+def data_changes(saved: dict, now: dict) -> list[str]:
+    """How the data `now` describes differs from the data `saved` describes (two `describe()` results), as
+    phrases that follow "the data now selected …" ("has 3,000", "is fashion-mnist", "has other labels (…)");
+    empty when it is the same data. A description without a fingerprint (a checkpoint written before they were
+    recorded) allows no check: empty too."""
+    if not saved.get("fingerprint") or not now.get("fingerprint"):
+        return []
+    changes = []
+    for key in IDENTITY:
+        was, is_ = saved.get(key), now.get(key)
+        if key == "fingerprint" or was == is_ or (was is None and key not in ("name", "split", "count")):
+            continue
+        if key == "count":
+            changes.append(f"has {is_:,}" if isinstance(is_, int) else f"has {is_}")
+        elif key in ("name", "split"):
+            changes.append(f"is {'the ' + str(is_) + ' split' if key == 'split' else is_}")
+        elif key == "image_size":
+            changes.append(f"is {'×'.join(str(v) for v in is_ or ())} pixels")
+        else:
+            changes.append(f"has {key.replace('_', ' ')} {is_} (was {was})")
+    if not changes and saved["fingerprint"] != now["fingerprint"]:
+        changes.append(f"has other labels ({now['fingerprint'][:8]}…)")
+    return changes
