@@ -159,13 +159,18 @@ class TrainPanel(Panel):
         self.start_button.clicked.connect(self.start)
         self.resume_button = QtWidgets.QPushButton("Resume…")
         self.resume_button.setToolTip("Continue a run from its checkpoint (the output file), to its own epoch total "
-                                      "or to the Epochs above when that is larger")
+                                      "or to the Epochs above when that is larger, on the data it was trained on")
         self.resume_button.clicked.connect(self.resume_dialog)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop after the current batch; the last finished epoch stays saved")
         self.cancel_button.clicked.connect(self.cancel)
         for button in (self.start_button, self.resume_button, self.cancel_button):
             buttons.addWidget(button)
+        self.other_data_check = QtWidgets.QCheckBox("Resume on other data")
+        self.other_data_check.setToolTip("Let a resumed run go on with training data other than its own (another "
+                                         "number of images or folder); without it such a resume is refused. The "
+                                         "change is recorded in the run's history")
+        column.addWidget(self.other_data_check)
         column.addLayout(buttons)
         column.addStretch(1)
         self.settings_scroll = QtWidgets.QScrollArea()
@@ -244,7 +249,7 @@ class TrainPanel(Panel):
             dataset=self.dataset_combo.currentData(), output=Path(self.output_edit.text().strip()).expanduser(),
             data_dir=self.data_dir_edit.text().strip() or None, family=self.family_combo.currentData(),
             model=self.model_form.values(), train=train, limit=self.limit_spin.value() or None, resume=resume,
-            overwrite=overwrite)
+            overwrite=overwrite, resume_other_data=resume and self.other_data_check.isChecked(), epochs_at_least=True)
 
     # ----- running -----
     def start(self, resume: bool = False) -> bool:
