@@ -21,7 +21,7 @@ ATTRIBUTE_ROWS = 2_000  # training attribute rows Generate draws "like the data"
 BATCH = 256  # images per encoder call: a face batch of this size stays well inside a GPU's memory
 
 
-@dataclass
+@dataclass(eq=False)  # tensors have no single truth value: compare the fields one by one
 class Derived:
     test_encodings: torch.Tensor | None = None   # (N, latent) posterior means of the test set, half precision
     test_labels: torch.Tensor | None = None      # (N,) class indices or (N, A) attributes, as the test set has them
