@@ -1,7 +1,9 @@
-"""Latent-space operations the explorer's panels use: sample, encode, decode, grids, interpolation, edits.
+"""Latent-space and label operations the explorer's panels use: sample, encode, decode, grids, interpolation,
+edits; and the label arithmetic beside them (edited labels, labels along a path, labels like the data), pure
+functions of tensors that the panels call and the tests check once.
 
-All take a GenerativeModel in eval mode and run without gradients; batches go through the decoder in one
-call wherever the caller asks for many images.
+The model operations take a GenerativeModel in eval mode and run without gradients; batches go through the decoder
+in one call wherever the caller asks for many images.
 """
 
 from __future__ import annotations
@@ -116,8 +118,83 @@ def interpolate(z0, z1, steps: int, method: str = "linear") -> torch.Tensor:
     cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
     omega = torch.arccos(cos.clamp(-1, 1))
     if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
-        return (1 - t) * z0 + t * z1
-    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+        path = (1 - t) * z0 + t * z1
+    else:
+        path = (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+    return _exact_ends(path, z0, z1)
+
+
+def _exact_ends(path: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """The path with its first and last points the endpoints themselves, not a rounding of them."""
+    if len(path):
+        path[0], path[-1] = start, end
+    return path
+
+
+# ----- label arithmetic -----
+def edited_labels(labels: torch.Tensor, names, values) -> torch.Tensor:
+    """Attribute labels (N, A) with the attributes in `values` ({name: value}) set to that value for every row
+    (on at strength s: s, off: 0) and the others kept; `names` are the A columns' names. A new tensor."""
+    names = list(names)
+    unknown = [name for name in values if name not in names]
+    if unknown:
+        raise ConfigError(f"no attribute {', '.join(map(repr, unknown))} among the model's {len(names)}")
+    edited = torch.as_tensor(labels).float().clone()
+    for name, value in values.items():
+        edited[:, names.index(name)] = float(value)
+    return edited
+
+
+def toward_class(labels: torch.Tensor, target: int | None, strength: float = 1.0) -> torch.Tensor:
+    """Class labels (N, K) as vectors, moved toward the one-hot of class `target` by `strength`: 0 keeps each row's
+    own label, 1 is the target's one-hot, in between a mixture, beyond 1 past the target; None keeps them all."""
+    edited = torch.as_tensor(labels).float().clone()
+    if target is None:
+        return edited
+    one_hot = torch.zeros_like(edited)
+    one_hot[:, int(target)] = 1.0
+    return edited + float(strength) * (one_hot - edited)
+
+
+def path_labels(start: torch.Tensor | None, end: torch.Tensor | None, steps: int,
+                interpolate_labels: bool = True) -> torch.Tensor | None:
+    """The labels a path of `steps` latent points is decoded under: from `start` to `end` in a straight line (class
+    labels as mixtures of one-hots; both ends exactly as given) when `interpolate_labels` and both are given, else
+    `start` alone as (1, D), which applies to the whole path; None for a model that takes no label."""
+    if start is None:
+        return None
+    start = torch.as_tensor(start).float().reshape(-1)
+    if not interpolate_labels or end is None:
+        return start[None]
+    return interpolate(start, end, steps, "linear")
+
+
+def typical_attributes(labels: torch.Tensor | None, label_dim: int) -> torch.Tensor:
+    """The attribute vector given to a picture that has none (an opened file, a prior sample): each attribute on
+    where it is on for most of `labels` (their means thresholded at ½), all off when there are none that fit."""
+    if labels is None or labels.numel() == 0 or labels.dim() != 2 or labels.shape[1] != label_dim:
+        return torch.zeros(label_dim)
+    return (labels.float().mean(0) > 0.5).float()
+
+
+LIKE_THE_ROWS, AT_THE_RATES, EVEN_ODDS = "rows", "rates", "even"  # where labels_like_data's rows came from
+
+
+def labels_like_data(count: int, label_dim: int, rows=(), rates: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, str]:
+    """`count` attribute vectors drawn like the data: rows picked at random from the first of `rows` (candidate
+    (R, A) tables, e.g. training rows, then held-out faces' rows) that is non-empty and A wide; else each attribute
+    drawn at its rate in `rates` (A,); else 50/50. Returns them (float) and where they came from: LIKE_THE_ROWS,
+    AT_THE_RATES or EVEN_ODDS."""
+    for table in rows:
+        if table is not None and len(table) and torch.as_tensor(table).shape[-1] == label_dim:
+            table = torch.as_tensor(table).float()
+            pick = torch.randint(len(table), (count,), generator=generator)
+            return table[pick].clone(), LIKE_THE_ROWS
+    if rates is not None and len(rates) == label_dim:
+        rates = torch.as_tensor(rates).float().reshape(1, -1).expand(count, -1)
+        return torch.bernoulli(rates, generator=generator), AT_THE_RATES
+    return torch.bernoulli(torch.full((count, label_dim), 0.5), generator=generator), EVEN_ODDS
 
 
 @torch.no_grad()

@@ -119,3 +119,63 @@ def test_grid_refuses_a_plane_of_another_latent_size():
 def test_unknown_interpolation_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown interpolation 'cubic'"):
         latent.interpolate([0.0, 0.0], [1.0, 1.0], 3, "cubic")
+
+
+# ----- label arithmetic (the panels call these; their tests check them here, once) -----
+def test_edited_labels_set_the_named_attributes_and_keep_the_rest():
+    labels = torch.tensor([[0, 1, 0], [1, 0, 1]])
+    names = ["Smiling", "Male", "Eyeglasses"]
+    edited = latent.edited_labels(labels, names, {"Smiling": 1.5, "Eyeglasses": 0.0})
+    assert torch.equal(edited, torch.tensor([[1.5, 1.0, 0.0], [1.5, 0.0, 0.0]]))
+    assert torch.equal(labels, torch.tensor([[0, 1, 0], [1, 0, 1]]))  # a new tensor: the input is untouched
+    assert torch.equal(latent.edited_labels(labels, names, {}), labels.float())
+    with pytest.raises(ConfigError, match="'Hat'"):
+        latent.edited_labels(labels, names, {"Hat": 1.0})
+
+
+def test_toward_class_mixes_each_label_with_the_targets_one_hot():
+    own = torch.eye(3)[[0, 2]]
+    assert torch.equal(latent.toward_class(own, None, 1.0), own)
+    assert torch.equal(latent.toward_class(own, 1, 0.0), own)
+    assert torch.equal(latent.toward_class(own, 1, 1.0), torch.eye(3)[[1, 1]])
+    half = latent.toward_class(own, 1, 0.5)
+    assert torch.allclose(half, torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]))
+    assert torch.allclose(latent.toward_class(own, 1, 2.0)[0], torch.tensor([-1.0, 2.0, 0.0]))  # past the target
+
+
+def test_path_labels_run_from_one_label_to_the_other_with_exact_ends():
+    a, b = torch.tensor([1.0, 0.0, 0.3]), torch.tensor([0.0, 1.0, 0.7])
+    path = latent.path_labels(a, b, 5)
+    assert path.shape == (5, 3) and torch.equal(path[0], a) and torch.equal(path[-1], b)
+    assert torch.allclose(path[2], (a + b) / 2)
+    assert torch.equal(latent.path_labels(a, b, 5, interpolate_labels=False), a[None])  # A's label all along
+    assert torch.equal(latent.path_labels(a, None, 5), a[None])
+    assert latent.path_labels(None, b, 5) is None  # a model that takes no label
+
+
+def test_interpolation_ends_exactly_at_both_points():
+    z0, z1 = torch.randn(8), torch.randn(8)
+    for method in ("linear", "spherical"):
+        path = latent.interpolate(z0, z1, 7, method)
+        assert torch.equal(path[0], z0) and torch.equal(path[-1], z1)
+
+
+def test_typical_attributes_are_those_on_for_most_of_the_data():
+    rows = torch.tensor([[1, 0, 1], [1, 0, 0], [0, 1, 1]])
+    assert torch.equal(latent.typical_attributes(rows, 3), torch.tensor([1.0, 0.0, 1.0]))
+    assert torch.equal(latent.typical_attributes(None, 3), torch.zeros(3))
+    assert torch.equal(latent.typical_attributes(rows, 4), torch.zeros(4))  # rows of another width do not count
+
+
+def test_labels_like_the_data_come_from_rows_then_rates_then_even_odds():
+    rows = torch.tensor([[1, 0], [0, 1]], dtype=torch.uint8)
+    drawn, source = latent.labels_like_data(50, 2, [None, rows], generator=torch.Generator().manual_seed(0))
+    assert source == latent.LIKE_THE_ROWS and drawn.dtype == torch.float32
+    assert all(row.tolist() in ([1.0, 0.0], [0.0, 1.0]) for row in drawn)
+    again, _ = latent.labels_like_data(50, 2, [rows], generator=torch.Generator().manual_seed(0))
+    assert torch.equal(drawn, again)  # a seeded generator repeats
+    drawn, source = latent.labels_like_data(4000, 2, [torch.ones(3, 5)], torch.tensor([0.9, 0.1]),
+                                            torch.Generator().manual_seed(1))  # rows of another width: the rates
+    assert source == latent.AT_THE_RATES and torch.allclose(drawn.mean(0), torch.tensor([0.9, 0.1]), atol=0.03)
+    drawn, source = latent.labels_like_data(4000, 2, generator=torch.Generator().manual_seed(2))
+    assert source == latent.EVEN_ODDS and torch.allclose(drawn.mean(0), torch.full((2,), 0.5), atol=0.03)
