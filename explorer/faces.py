@@ -1,76 +1,32 @@
-"""Where the Interpolate and Edit panels get their faces (or digits): held-out test images of the model's data set,
-loaded off the GUI thread; image files the user opens, preprocessed as the model's data was; prior samples; and the
-encodings a checkpoint may ship instead of images (`derived["sample_means"]`, `derived["sample_labels"]`). Also the
-CelebA attributes in groups, and the edit presets.
+"""Where the Interpolate and Edit panels get their faces (or digits), for one model: FaceSource, composed into both,
+holds the encodings a checkpoint ships instead of images (bundled), the first held-out test images of the session's
+data folder (loaded off the GUI thread by HeldOutLoader, which Generate uses too) and the image files the user
+opened; the functions that make each kind of Face; and prior samples.
 
-Everything here decides by what the model can do (its capabilities and label names), never by its family.
+Everything here decides by what the model can do (its capabilities and label names), never by its family. The label
+arithmetic is cvae.latent's, the image-file decoding cvae.data's, the widgets explorer.widgets'.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore
 
 from cvae import data as cvae_data
 from cvae import latent as L
-from cvae.data.faces import decode_face
+from cvae.data.image_file import load_image_file
 from cvae.derived import Derived
-from cvae.errors import CvaeError, DatasetError
+from cvae.errors import CvaeError
 from cvae.models.capabilities import ATTRIBUTES, CLASS_LABEL
-from explorer.images import to_qimage
+from explorer.widgets.attributes import pretty
+from explorer.widgets.data_folder import DataFolderRow
 
-DATA_DIR_KEY = "train/data_dir"  # the data folder the Train panel remembers; these panels share it
-BROWSE_COUNT = 64                 # test images offered in a browser
-
-# CelebA's 40 attributes, grouped as a person would look for them; names a model has beyond these go to "Other"
-ATTRIBUTE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Hair", ("Bald", "Bangs", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Receding_Hairline",
-              "Straight_Hair", "Wavy_Hair")),
-    ("Face shape", ("Chubby", "Double_Chin", "High_Cheekbones", "Oval_Face", "Pointy_Nose", "Big_Nose",
-                    "Rosy_Cheeks")),
-    ("Facial hair", ("5_o_Clock_Shadow", "Goatee", "Mustache", "No_Beard", "Sideburns")),
-    ("Eyes and brows", ("Arched_Eyebrows", "Bags_Under_Eyes", "Bushy_Eyebrows", "Narrow_Eyes")),
-    ("Mouth and expression", ("Big_Lips", "Mouth_Slightly_Open", "Smiling")),
-    ("Accessories and make-up", ("Eyeglasses", "Heavy_Makeup", "Wearing_Earrings", "Wearing_Hat",
-                                 "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie")),
-    ("Overall look", ("Attractive", "Blurry", "Male", "Pale_Skin", "Young")),
-)
-
-# the seed report's edits: title → {attribute: value}; offered only when the model has every name it uses
-PRESETS: tuple[tuple[str, dict[str, float]], ...] = (
-    ("all smiling", {"Smiling": 1.0}),
-    ("wearing eyeglasses", {"Eyeglasses": 1.0}),
-    ("men with moustache", {"Male": 1.0, "Mustache": 1.0, "No_Beard": 0.0}),
-)
-
-
-def group_attributes(names: list[str]) -> list[tuple[str, list[str]]]:
-    """The model's attribute names in ATTRIBUTE_GROUPS' order; the rest (another data set's) under "Other"."""
-    present = set(names)
-    out, placed = [], set()
-    for title, members in ATTRIBUTE_GROUPS:
-        found = [n for n in members if n in present]
-        if found:
-            out.append((title, found))
-            placed.update(found)
-    rest = [n for n in names if n not in placed]
-    if rest:
-        out.append(("Other" if out else "Attributes", rest))
-    return out
-
-
-def presets_for(names: list[str]) -> list[tuple[str, dict[str, float]]]:
-    """The presets whose attributes the model has, all of them."""
-    present = set(names)
-    return [(title, values) for title, values in PRESETS if present.issuperset(values)]
-
-
-def pretty(name: str) -> str:
-    return name.replace("_", " ").replace("5 o Clock", "5 o'clock")
+BROWSE_COUNT = 64  # test images offered in a browser
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 
 
 # ----- faces: a picture and its label, or an encoding -----
@@ -122,14 +78,6 @@ def describe_label(entry, label: torch.Tensor | None, most: int = 4) -> str:
     return ""
 
 
-def as_sampled(labels: torch.Tensor | None, label_dim: int) -> torch.Tensor:
-    """The attribute vector given to a picture that has none (an opened file, a prior sample): each attribute on
-    where it is on for most of the data (the means thresholded at ½), all off when there is no data."""
-    if labels is None or labels.numel() == 0 or labels.dim() != 2 or labels.shape[1] != label_dim:
-        return torch.zeros(label_dim)
-    return (labels.float().mean(0) > 0.5).float()
-
-
 @torch.no_grad()
 def guess_class(model, image: torch.Tensor) -> int:
     """The class under which the model reconstructs `image` best (one batched encode and decode over the K
@@ -139,29 +87,6 @@ def guess_class(model, image: torch.Tensor) -> int:
     labels = torch.arange(classes)
     recon = L.decode(model, L.encode_means(model, batch, labels), labels)
     return int(((recon - batch) ** 2).flatten(1).mean(1).argmin())
-
-
-def load_image_file(path: str | os.PathLike, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """An image file as (C, H, W) float in [0, 1], prepared as the face loader prepares a data set's images: the
-    centre square cut out and resized with antialiasing (cvae.data.faces.decode_face); one channel (luminance) for
-    a grayscale model. Raises DatasetError with one line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist or is not a file; expected an image (PNG, JPEG, ...)")
-    channels, height, width = image_shape
-    side = max(height, width)
-    image = decode_face(path, side, crop_square=True)  # (3, side, side) uint8
-    if (height, width) != (side, side):  # a non-square model: cut its aspect ratio out of the centre square
-        top, left = (side - height) // 2, (side - width) // 2
-        image = image[:, top:top + height, left:left + width]
-    picture = image.float() / 255
-    if channels == 1:
-        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
-        picture = (picture * weights).sum(0, keepdim=True)
-        picture = (picture * 255).round() / 255  # the 8-bit grey a grayscale data set holds
-    elif channels != 3:
-        raise DatasetError(f"the model takes {channels}-channel images; an image file can only give 1 or 3")
-    return picture.contiguous()
 
 
 def file_faces(entry, paths, labels_like: torch.Tensor | None) -> tuple[list[Face], list[str]]:
@@ -180,7 +105,7 @@ def file_faces(entry, paths, labels_like: torch.Tensor | None) -> tuple[list[Fac
             label = label_row(model, guess_class(model, image))
             how = "read as " + describe_label(entry, label)
         elif caps.takes_attributes:
-            label = as_sampled(labels_like, caps.label_count)
+            label = L.typical_attributes(labels_like, caps.label_count)
             how = "attributes as sampled"
         else:
             label, how = None, ""
@@ -276,7 +201,7 @@ class _Relay(QtCore.QObject):
 
 
 class _LoadTask(QtCore.QRunnable):
-    def __init__(self, relay: _Relay, key: tuple, name: str, folder: str, image_size: int, limit: int):
+    def __init__(self, relay: _Relay, key: tuple, name: str, folder: str, image_size: int, limit: int | None):
         super().__init__()
         self.relay, self.key = relay, key
         self.args = (name, folder, image_size, limit)
@@ -313,14 +238,15 @@ class HeldOutLoader(QtCore.QObject):
         self.pending: set[tuple] = set()
 
     @staticmethod
-    def key_for(name: str, folder, image_size: int, limit: int = BROWSE_COUNT) -> tuple:
-        return (name, str(Path(folder).expanduser()), int(image_size), int(limit))
+    def key_for(name: str, folder, image_size: int, limit: int | None = BROWSE_COUNT) -> tuple:
+        return (name, str(Path(folder).expanduser()), int(image_size), None if limit is None else int(limit))
 
     def cached(self, key: tuple):
         return self._done.get(key)
 
-    def request(self, name: str, folder, image_size: int, limit: int = BROWSE_COUNT) -> tuple:
-        """Start loading (unless done or under way); returns the key the answer will carry."""
+    def request(self, name: str, folder, image_size: int, limit: int | None = BROWSE_COUNT) -> tuple:
+        """Start loading the first `limit` test images (None: all; unless done or under way); returns the key the
+        answer will carry."""
         key = self.key_for(name, folder, image_size, limit)
         if key in self._done:
             QtCore.QTimer.singleShot(0, self, lambda: self.loaded.emit(key, self._done.get(key)))  # as if loaded
@@ -336,6 +262,14 @@ class HeldOutLoader(QtCore.QObject):
         """Block until the worker is idle (tests, shutdown); the answers still arrive through the event loop."""
         return self.pool.waitForDone(msecs)
 
+    def settle(self, msecs: int = 30000) -> bool:
+        """Block until the worker is idle and its answers have arrived (tests, screenshots); False on timeout."""
+        deadline = time.monotonic() + msecs / 1000
+        while self.pending and time.monotonic() < deadline:
+            self.pool.waitForDone(max(1, int((deadline - time.monotonic()) * 1000)))
+            QtCore.QCoreApplication.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        return not self.pending
+
     def _finished(self, key, data, message) -> None:
         self.pending.discard(key)
         if data is not None:
@@ -345,121 +279,125 @@ class HeldOutLoader(QtCore.QObject):
             self.failed.emit(key, message or "the test images could not be loaded")
 
 
-def resolve_data_dir(explicit, settings: QtCore.QSettings | None) -> Path | None:
-    """The folder chosen in this panel, else the remembered one (QSettings train/data_dir), else $CVAE_DATA_DIR."""
-    if explicit:
-        return Path(explicit).expanduser()
-    remembered = settings.value(DATA_DIR_KEY, "") if settings is not None else ""
-    if remembered:
-        return Path(str(remembered)).expanduser()
-    env = os.environ.get(cvae_data.DATA_DIR_ENV)
-    return Path(env).expanduser() if env else None
+# ----- one model's faces, from wherever they come -----
+class FaceSource(QtCore.QObject):
+    """The faces a panel offers for one model: `bundled` (the checkpoint's encodings), `test_faces` (the first
+    `count` held-out test images of the session's data folder, with their labels; loaded on a worker thread) and
+    `opened` (the image files opened last). `folder_row` is its widget: the folder, what was found there, and a
+    one-line message (`show_message`).
 
+    `loaded()` when test faces have arrived; `unavailable(message)` when the folder has none (the message is shown
+    already); `folder_changed()` when the session's data folder changed while a model is shown and the panel
+    (`parent`, an explorer.panels.Panel) is in view: time to `load()` again (a hidden panel shows its model afresh
+    when shown). The panel says what the faces are for (`purpose`, e.g. "to browse test images"), for the
+    messages."""
 
-# ----- small widgets -----
-def thumbnail_icon(image: torch.Tensor, size: int) -> QtGui.QIcon:
-    qimage = to_qimage(image).scaled(size, size, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
-                                     QtCore.Qt.TransformationMode.FastTransformation)
-    return QtGui.QIcon(QtGui.QPixmap.fromImage(qimage))
+    loaded = QtCore.Signal()
+    unavailable = QtCore.Signal(str)
+    folder_changed = QtCore.Signal()
 
-
-class FaceBrowser(QtWidgets.QListWidget):
-    """A grid of thumbnails; `picked(index)` when one is clicked."""
-
-    picked = QtCore.Signal(int)
-
-    def __init__(self, thumbnail: int = 50, parent: QtWidgets.QWidget | None = None):
+    def __init__(self, session, purpose: str, count: int = BROWSE_COUNT, parent=None):
         super().__init__(parent)
-        self.thumbnail = thumbnail
-        self.setViewMode(QtWidgets.QListView.ViewMode.IconMode)
-        self.setIconSize(QtCore.QSize(thumbnail, thumbnail))
-        self.setGridSize(QtCore.QSize(thumbnail + 8, thumbnail + 8))
-        self.setResizeMode(QtWidgets.QListView.ResizeMode.Adjust)
-        self.setMovement(QtWidgets.QListView.Movement.Static)
-        self.setUniformItemSizes(True)
-        self.itemClicked.connect(lambda item: self.picked.emit(self.row(item)))
+        self.session = session
+        session.data_dir_changed.connect(self._data_dir_changed)
+        self.purpose = purpose
+        self.count = count
+        self.entry = None
+        self.bundled: list[Face] = []
+        self.test_faces: list[Face] = []
+        self.test_labels: torch.Tensor | None = None   # the loaded test set's attribute rows (attribute models)
+        self.opened: list[Face] = []
+        self.loader = session.loader
+        self.loader.loaded.connect(self._loaded)
+        self.loader.failed.connect(self._failed)
+        self.folder_row = DataFolderRow(session)
+        self.message = self.folder_row.message
+        self._key = None
 
-    def set_pictures(self, pictures: list[torch.Tensor], tooltips: list[str]) -> None:
-        self.clear()
-        for picture, tip in zip(pictures, tooltips):
-            item = QtWidgets.QListWidgetItem(thumbnail_icon(picture, self.thumbnail), "")
-            item.setToolTip(tip)
-            self.addItem(item)
+    def set_entry(self, entry) -> str | None:
+        """Start over for `entry` (or None): its bundled encodings, nothing loaded or opened yet. Returns the
+        message when its bundled encodings are unusable (shown already)."""
+        self.entry = entry
+        self.bundled, self.test_faces, self.test_labels, self.opened = [], [], None, []
+        self._key = None
+        self.show_message("")
+        self.folder_row.set_state("")
+        if entry is None:
+            return None
+        self.bundled, problem = bundled_faces(entry)
+        if problem:
+            self.show_message(problem)
+        return problem
 
-
-class DataFolderRow(QtWidgets.QWidget):
-    """'Data folder: …' with a Choose button, and a one-line message under it (hidden when empty)."""
-
-    choose = QtCore.Signal()
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        row = QtWidgets.QHBoxLayout()
-        self.folder_label = QtWidgets.QLabel("")
-        self.folder_label.setStyleSheet("color: #666")
-        self.folder_label.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
-        row.addWidget(self.folder_label, 1)
-        self.choose_button = QtWidgets.QPushButton("Choose data folder…")
-        self.choose_button.clicked.connect(self.choose.emit)
-        row.addWidget(self.choose_button)
-        layout.addLayout(row)
-        self.message = QtWidgets.QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #a33")
-        self.message.hide()
-        layout.addWidget(self.message)
-
-    def set_folder(self, folder: Path | None, state: str = "") -> None:
-        text = f"Data folder: {folder}" if folder else "No data folder (choose one, or set CVAE_DATA_DIR)"
-        self.folder_label.setText(text + (f"  ·  {state}" if state else ""))
-
-    def set_message(self, text: str) -> None:
-        self.message.setText(text)
-        self.message.setVisible(bool(text))
-
-
-def choose_folder(parent: QtWidgets.QWidget, start: Path | None) -> Path | None:
-    folder = QtWidgets.QFileDialog.getExistingDirectory(parent, "Choose the data folder", str(start or Path.home()))
-    return Path(folder) if folder else None
-
-
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-__all__ = ["ATTRIBUTE_GROUPS", "BROWSE_COUNT", "DATA_DIR_KEY", "PRESETS", "DataFolderRow", "Face", "FaceBrowser",
-           "HeldOutFolder", "HeldOutLoader", "as_sampled", "bundled_faces", "check_test_set", "describe_label", "encode_face",
-           "file_faces", "generated_face", "group_attributes", "guess_class", "held_out_faces", "label_row",
-           "load_image_file", "presets_for", "resolve_data_dir"]
-
-
-class HeldOutFolder:
-    """The data folder of a panel that loads held-out test images (Interpolate, Edit): its own choice, else the
-    one every panel shares. The panel provides `chosen_dir`, `settings`, `entry`, `folder_row` and
-    `_start_loading()`."""
+    def load(self, alternatives: str = "open image files") -> bool:
+        """Start loading the test faces from the session's data folder (any loaded before are dropped); True when a
+        load started. Without a folder, or when the checkpoint names no data set, says so (unless bundled
+        encodings stand in), suggesting `alternatives`."""
+        self.test_faces, self.test_labels = [], None
+        name, folder = dataset_name(self.entry), self.session.data_dir
+        if folder is None or not name:
+            self._key = None
+            self.folder_row.set_state("")
+            if not self.bundled:
+                self.show_message(f"No data folder: choose one {self.purpose}, or {alternatives}." if folder is None
+                                  else "The checkpoint does not say which data set it was trained on, so there are "
+                                  f"no test images; {alternatives} instead.")
+            return False
+        self.folder_row.set_state("loading test images …")
+        self._key = self.loader.request(name, folder, self.entry.checkpoint.capabilities.image_shape[1], self.count)
+        return True
 
     @property
-    def data_dir(self) -> Path | None:
-        return resolve_data_dir(self.chosen_dir, self.settings)
+    def loading(self) -> bool:
+        return self._key is not None and self._key in self.loader.pending
 
-    def set_data_dir(self, path: str | os.PathLike | None) -> None:
-        """Use this folder (and remember it for the other panels); reloads the test images."""
-        self.chosen_dir = Path(path) if path else None
-        if path:
-            self.settings.setValue(DATA_DIR_KEY, str(path))
-        if self.entry is not None:
-            self._start_loading()
+    def settle(self, msecs: int = 30000) -> bool:
+        """Wait until a load under way has answered (tests, screenshots)."""
+        return self.loader.settle(msecs)
 
-    def choose_data_folder(self) -> None:
-        folder = choose_folder(self, self.data_dir)
-        if folder:
-            self.set_data_dir(folder)
+    def labels_like(self) -> torch.Tensor | None:
+        """Label rows like the data's, for a picture that has none: the test set's, else the bundled faces'."""
+        if self.test_labels is not None:
+            return self.test_labels
+        if self.bundled and self.bundled[0].label is not None:
+            return torch.stack([f.label for f in self.bundled])
+        return None
+
+    def open_files(self, paths, keep: int | None = None) -> tuple[list[Face], list[str]]:
+        """Faces from image files (the first `keep` of them become `opened`), and one message per file that could
+        not be read; the first problem is shown."""
+        faces, errors = file_faces(self.entry, list(paths), self.labels_like())
+        self.show_message(errors[0] + (f" (and {len(errors) - 1} more files)" if len(errors) > 1 else "")
+                          if errors else "")
+        if faces:
+            self.opened = faces[:keep]
+        return faces, errors
 
     def show_message(self, text: str) -> None:
-        self.folder_row.set_message(one_line(text) if text else "")
+        self.folder_row.set_message(text)
 
+    def _data_dir_changed(self, folder) -> None:
+        panel = self.parent()
+        if self.entry is not None and (panel is None or panel.refresh_when_shown()):
+            self.folder_changed.emit()
+
+    def _loaded(self, key, data) -> None:
+        if key != self._key or self.entry is None:
+            return
+        self.folder_row.set_state(f"{min(len(data), self.count)} test images")
+        problem = check_test_set(data, self.entry)
+        if problem:
+            self.show_message(problem)
+            self.unavailable.emit(problem)
+            return
+        self.show_message("")
+        self.test_faces = held_out_faces(data, self.entry, self.count)
+        self.test_labels = data.labels if self.entry.checkpoint.capabilities.takes_attributes else None
+        self.loaded.emit()
+
+    def _failed(self, key, message: str) -> None:
+        if key != self._key or self.entry is None:
+            return
+        self.folder_row.set_state("no test images")
+        self.show_message(message)
+        self.unavailable.emit(message)

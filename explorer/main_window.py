@@ -8,25 +8,31 @@ import sys
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from cvae.errors import CvaeError
+from explorer.help import add_help_menu
 from explorer.model_card import ModelCard
 from explorer.model_list import ModelEntry, ModelList, open_entry
-from explorer.panels import Panel
-from explorer.panels.generate import GeneratePanel
-from explorer.jobs import JobRunner
-from explorer.panels.latent_map import LatentMapPanel, gestures
-from explorer.help import add_help_menu
-from explorer.judges import judge_for
-from explorer.panels.edit import EditPanel
-from explorer.panels.evaluate import EvaluatePanel
-from explorer.panels.interpolate import InterpolatePanel
-from explorer.panels.train import TrainPanel
+from explorer.panels import PANELS, Panel
+from explorer.panels.latent_map import gestures
+from explorer.session import Session
+
+
+def _panel(key: str) -> property:
+    return property(lambda window: window.panel(key), doc=f"The {key} panel, showing the selected model.")
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    """The model list and card on the left, the panels (explorer.panels.PANELS) in tabs on the right, all sharing
+    one session (explorer.session): its data folder, settings, judge and job runner."""
+
+    map_panel, generate_panel, interpolate_panel = _panel("map"), _panel("generate"), _panel("interpolate")
+    edit_panel, train_panel, evaluate_panel = _panel("edit"), _panel("train"), _panel("evaluate")
+
     def __init__(self, data_dir: str | os.PathLike | None = None, dialogs: bool = True,
                  settings: QtCore.QSettings | None = None):
         super().__init__()
-        self.runner = JobRunner(self)
+        # `cvae-explorer --data-dir` is this session's folder for every panel (not saved: the remembered one stays)
+        self.session = Session(settings, data_dir, parent=self)
+        self.runner = self.session.runner
         self.dialogs = dialogs          # False: report errors on stderr (off-screen runs)
         self.errors: list[str] = []     # every error reported, newest last
         self.setWindowTitle("cVAE Explorer")
@@ -54,21 +60,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.tabs = QtWidgets.QTabWidget()
         self._preferred_tab = 0  # the panel the user chose last; kept across models that disable it for a while
         self._switching = False
-        self.tabs.currentChanged.connect(self._tab_changed)
-        self.train_panel = TrainPanel(self.runner, settings=settings)
-        self.train_panel.on_checkpoint_ready = self.checkpoint_ready
-        self.evaluate_panel = EvaluatePanel(self.runner, settings=settings)
-        self.evaluate_panel.on_results_written = lambda path: self.open_paths([path], replace=True)
-        self.interpolate_panel = InterpolatePanel(settings=settings, data_dir=data_dir)
-        self.edit_panel = EditPanel(settings=settings, data_dir=data_dir)
-        self.panels: list[Panel] = [LatentMapPanel(), GeneratePanel(data_dir=data_dir), self.interpolate_panel,
-                                    self.edit_panel, self.train_panel, self.evaluate_panel]
+        self.panels: list[Panel] = [cls(self.session) for cls in PANELS]
         for panel in self.panels:
             self.tabs.addTab(panel, panel.title)
-        self.map_panel, self.generate_panel = self.panels[:2]
-        if data_dir:  # `cvae-explorer --data-dir` is this session's folder for training and evaluating too
-            for panel in (self.train_panel, self.evaluate_panel):  # (not saved: the remembered one stays)
-                panel.data_dir_edit.setText(str(data_dir))
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self._panels = {panel.key: panel for panel in self.panels}
+        self._panels["train"].on_checkpoint_ready = self.checkpoint_ready
+        self._panels["evaluate"].on_results_written = lambda path: self.open_paths([path], replace=True)
         self.empty_state = self._build_empty_state()
         self.right = QtWidgets.QStackedWidget()
         self.right.addWidget(self.empty_state)
@@ -173,6 +171,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 continue
             row = self.model_list.add_entry(entry, replace=replace)
             opened.append(self.model_list.entries[row])
+        if opened:
+            self.session.models_listed(self.model_list.entries)  # a judge opened after its model reads it now
         if opened and self.model_list.currentRow() < 0:
             self.select_first_explorable()
         self.fit_model_list()
@@ -213,19 +213,21 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if not self._switching:
             self._preferred_tab = index
+            if 0 <= index < len(self.panels):
+                self.panels[index].catch_up()  # a hidden panel shows the model selected meanwhile
 
     def show_entry(self, entry: ModelEntry | None) -> None:
+        """Show `entry` (None: no model): the tabs that apply to it are enabled, the user's panel (or the first that
+        applies) comes to the front, then the session says which model it is; the panel in front shows it at
+        once, the others when they are next shown."""
         self.card.set_entry(entry)
         self._switching = True  # disabling the current tab moves Qt's current tab: not the user's choice
-        self.edit_panel.set_judge(None, refresh=False)  # the old model's judge must not read the new model's images
         try:
             for index, panel in enumerate(self.panels):
                 reason = None if entry is None else panel.unavailable_reason(entry)
                 usable = reason is None and (entry is not None or not panel.needs_model)
                 self.tabs.setTabEnabled(index, usable)
                 self.tabs.setTabToolTip(index, reason or ("" if entry is not None else "No model selected"))
-                panel.set_entry(entry if usable else None)
-            self.edit_panel.set_judge(judge_for(entry, self.model_list.entries))
             if self.tabs.isTabEnabled(self._preferred_tab):
                 self.tabs.setCurrentIndex(self._preferred_tab)
             elif not self.tabs.isTabEnabled(self.tabs.currentIndex()):
@@ -234,6 +236,7 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.tabs.setCurrentIndex(enabled[0])
         finally:
             self._switching = False
+        self.session.set_model(entry, self.model_list.entries)  # its judge first, then every panel hears of it
         self.right.setCurrentWidget(self.tabs if entry is not None else self.empty_state)
         if entry is not None:
             self.statusBar().showMessage(f"{entry.title}  ·  {entry.path}")
@@ -242,13 +245,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ----- panels -----
     def panel(self, key: str) -> Panel:
-        for panel in self.panels:
-            if panel.key == key:
-                return panel
-        raise KeyError(f"unknown panel {key!r}; expected one of {', '.join(p.key for p in self.panels)}")
+        """The panel `key`, showing the selected model (a hidden one catches up now: code is about to use it)."""
+        if key not in self._panels:
+            raise KeyError(f"unknown panel {key!r}; expected one of {', '.join(p.key for p in self.panels)}")
+        panel = self._panels[key]
+        panel.catch_up()
+        return panel
 
     def select_panel(self, key: str) -> bool:
-        index = self.panels.index(self.panel(key))
+        if key not in self._panels:
+            raise KeyError(f"unknown panel {key!r}; expected one of {', '.join(p.key for p in self.panels)}")
+        index = self.panels.index(self._panels[key])
         if not self.tabs.isTabEnabled(index):
             return False
         self.right.setCurrentWidget(self.tabs)
@@ -257,17 +264,11 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def choose_data_folder(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder")
-        if folder:
-            self.set_data_dir(folder)
+        self.session.choose_data_dir(self)
 
     def set_data_dir(self, folder) -> None:
-        """One data folder for every panel that reads test images, remembered for the next session."""
-        self.train_panel.settings.setValue("train/data_dir", str(folder))
-        for panel in (self.generate_panel, self.interpolate_panel, self.edit_panel):
-            panel.set_data_dir(folder)
-        self.train_panel.data_dir_edit.setText(str(folder))
-        self.evaluate_panel.data_dir_edit.setText(str(folder))
+        """One data folder for every panel, remembered for the next session (the session's)."""
+        self.session.set_data_dir(folder)
 
     # ----- jobs -----
     def checkpoint_ready(self, path) -> None:

@@ -404,10 +404,16 @@ def test_app_reports_bad_data(make, sandbox, qtbot, tiny_checkpoints, monkeypatc
     before = snapshot(sandbox)
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical", lambda *args, **kwargs: shown.append(args))
-    panel = GeneratePanel()
+    from PySide6 import QtCore
+
+    from explorer.session import Session
+
+    settings = QtCore.QSettings(str(sandbox.parent / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    panel = GeneratePanel(Session(settings))  # the session's folder, remembered outside the sandbox
     qtbot.addWidget(panel)
     panel.set_entry(open_entry(tiny_checkpoints["ae"]))  # an autoencoder: Generate shows test reconstructions
-    panel.set_data_dir(data)
+    panel.session.set_data_dir(data)
+    assert panel.wait_for_test_set()  # read off the GUI thread
     text = panel.message.text()
     assert not panel.message_box.isHidden() and panel.grid is None and not panel.save_button.isEnabled()
     assert text.startswith("Cannot read the mnist test images: ") and "\n" not in text and "Traceback" not in text

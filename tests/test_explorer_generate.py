@@ -10,12 +10,14 @@ from cvae import latent as L
 from explorer.images import to_qimage
 from explorer.panels.generate import GeneratePanel
 from explorer.model_list import open_entry
+from explorer.session import Session
+from tests.test_explorer_interpolate import ini_settings
 
 
 @pytest.fixture
-def panel(qtbot, monkeypatch):
+def panel(qtbot, monkeypatch, tmp_path):
     monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
-    widget = GeneratePanel()
+    widget = GeneratePanel(Session(ini_settings(tmp_path)))
     qtbot.addWidget(widget)
     return widget
 
@@ -86,7 +88,8 @@ def test_autoencoder_without_data_folder_asks_for_one(panel, tiny_checkpoints, t
     assert not panel.message_box.isHidden()
     assert "data folder" in panel.message.text() and panel.grid is None
     assert not panel.save_button.isEnabled()
-    panel.set_data_dir(tmp_path)  # an empty folder: a clear message, no crash
+    panel.session.set_data_dir(tmp_path)  # an empty folder: a clear message, no crash
+    assert panel.wait_for_test_set()
     assert not panel.message_box.isHidden() and "Cannot read" in panel.message.text()
 
 
@@ -94,6 +97,7 @@ def test_autoencoder_reconstructs_test_images(panel, tiny_checkpoints, tmp_path)
     from tests.formats import make_mnist  # the core tests' writer of a tiny MNIST in torchvision's layout
     make_mnist(tmp_path, train=10, test=40)
     panel.set_entry(open_entry(tiny_checkpoints["ae"]))
-    panel.set_data_dir(tmp_path)
+    panel.session.set_data_dir(tmp_path)
+    assert panel.wait_for_test_set()
     assert panel.message_box.isHidden()
     assert panel.images.shape[0] == 64 and panel.grid is not None

@@ -11,7 +11,7 @@ from cvae.checkpoint import Checkpoint, save_checkpoint
 from cvae.models import BetaCVAEConfig, build_model
 from explorer.model_list import open_entry
 from explorer.panels.generate import GeneratePanel
-from explorer.faces import ATTRIBUTE_GROUPS
+from explorer.widgets.attributes import ATTRIBUTE_GROUPS
 from explorer.widgets.attribute_toggles import OFF, ON, SAMPLED
 
 CELEBA = [name for _, members in ATTRIBUTE_GROUPS for name in members]
@@ -53,8 +53,10 @@ def test_toggling_an_attribute_redraws_once_with_the_same_faces(panel, qtbot):
     assert panel.decodes == decodes + 1  # one decode for the change
     n = panel.grid_size() ** 2
     generator = torch.Generator().manual_seed(panel.seed.value() + 1)
-    labels, _ = panel.attribute_rows(n, generator)
-    labels[:, CELEBA.index("Smiling")] = 1.0
+    rows = open_entry(panel.entry.path).checkpoint.derived["attribute_rows"]  # read again, not the panel's copy
+    drawn, source = L.labels_like_data(n, 40, [rows], generator=generator)
+    labels = L.edited_labels(drawn, CELEBA, {"Smiling": 1.0})
+    assert source == L.LIKE_THE_ROWS and torch.all(labels[:, CELEBA.index("Smiling")] == 1)
     expected, _ = L.sample_prior(panel.model, n, labels, temperature=panel.temperature.value(),
                                  seed=panel.seed.value())
     assert torch.equal(panel.images, expected) and not torch.equal(panel.images, before)

@@ -20,6 +20,7 @@ from cvae.models import build_model
 from explorer import faces as FX
 from explorer.model_list import open_entry
 from explorer.panels.interpolate import InterpolatePanel
+from explorer.session import DATA_DIR_KEY, Session
 from tests.conftest import FACE_CONFIG
 from tests.formats import ATTRIBUTES, make_celeba, make_celeba_hq, make_mnist
 
@@ -54,7 +55,7 @@ def held_out(root):
 def ini_settings(tmp_path, data_dir=None) -> QtCore.QSettings:
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
     if data_dir is not None:
-        settings.setValue(FX.DATA_DIR_KEY, str(data_dir))
+        settings.setValue(DATA_DIR_KEY, str(data_dir))
     return settings
 
 
@@ -69,7 +70,7 @@ def record_dialogs(monkeypatch) -> list:
 
 
 def wait_for_test_set(qtbot, panel) -> None:
-    qtbot.waitUntil(lambda: bool(panel.test_faces) or bool(panel.message.text()), timeout=10000)
+    qtbot.waitUntil(lambda: bool(panel.faces_from.test_faces) or bool(panel.message.text()), timeout=10000)
     panel.flush()
 
 
@@ -94,7 +95,7 @@ def quiet_environment(monkeypatch, tmp_path):
 
 
 def make_panel(qtbot, tmp_path, data_dir=None) -> InterpolatePanel:
-    panel = InterpolatePanel(settings=ini_settings(tmp_path, data_dir))
+    panel = InterpolatePanel(Session(ini_settings(tmp_path, data_dir)))
     qtbot.addWidget(panel)
     return panel
 
@@ -124,10 +125,7 @@ def test_the_path_starts_and_ends_at_the_two_encodings(layout, qtbot, tmp_path):
         assert panel.path_images.shape == (n, 3, 16, 16)
         assert torch.equal(panel.path_z[0], z0) and torch.equal(panel.path_z[-1], z1)
         expected_z = L.interpolate(z0, z1, n, method)
-        expected_z[0], expected_z[-1] = z0, z1
-        t = torch.linspace(0, 1, n).unsqueeze(1)
-        expected_labels = (1 - t) * labels[0] + t * labels[1]
-        expected_labels[0], expected_labels[-1] = labels[0], labels[1]
+        expected_labels = L.path_labels(labels[0], labels[1], n)
         # the same model object, the same batch: bit for bit
         assert torch.equal(panel.path_images, L.decode(model, expected_z, expected_labels))
         ends = L.decode(model, torch.stack([z0, z1]), labels[:2])  # decoded alone: the same to float rounding
@@ -201,11 +199,7 @@ def test_bundled_encodings_need_no_data_folder(qtbot, tmp_path):
     assert torch.equal(panel.latents[0], means[0]) and torch.equal(panel.latents[1], means[1])
     n = panel.steps.value()
     z = L.interpolate(means[0], means[1], n)
-    z[0], z[-1] = means[0], means[1]
-    t = torch.linspace(0, 1, n).unsqueeze(1)
-    y = (1 - t) * labels[0] + t * labels[1]
-    y[0], y[-1] = labels[0], labels[1]
-    assert torch.equal(panel.path_images, L.decode(entry.checkpoint.model, z, y))
+    assert torch.equal(panel.path_images, L.decode(entry.checkpoint.model, z, L.path_labels(labels[0], labels[1], n)))
     assert panel.message.text() == ""
 
 
@@ -261,7 +255,7 @@ def test_a_bad_attribute_file_is_one_line_in_the_panel(problem, qtbot, tmp_path,
     wait_for_test_set(qtbot, panel)
     text = panel.message.text()
     assert expected in text and "\n" not in text and not panel.message.isHidden()
-    assert panel.test_faces == [] and panel.browser.count() == 0
+    assert panel.faces_from.test_faces == [] and panel.browser.count() == 0
     assert shown == []
     assert panel.path_images is not None  # still usable: prior samples at both ends
 
@@ -291,15 +285,15 @@ def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
     timer.start()
     wait_for_test_set(qtbot, panel)
     timer.stop()
-    assert panel.test_faces
+    assert panel.faces_from.test_faces
     during = [t for t in ticks if t < loads[0]]
     assert len(during) >= 10  # the event loop kept turning while the faces loaded
     assert max(b - a for a, b in itertools.pairwise(during)) < 0.3
-    count = len(panel.test_faces)
+    count = len(panel.faces_from.test_faces)
     panel.set_entry(entry)  # the same model again: the faces loaded before, without reading them again
-    assert panel.test_faces == []
+    assert panel.faces_from.test_faces == []
     wait_for_test_set(qtbot, panel)
-    assert len(panel.test_faces) == count and len(loads) == 1
+    assert len(panel.faces_from.test_faces) == count and len(loads) == 1
 
 
 def test_an_opened_file_is_prepared_like_the_data(qtbot, tmp_path, tiny_checkpoints):
@@ -313,7 +307,7 @@ def test_an_opened_file_is_prepared_like_the_data(qtbot, tmp_path, tiny_checkpoi
     assert panel.open_file(1, picture)
     face = panel.endpoints[1]
     assert torch.equal(face.image, decode_face(picture, 16, crop_square=True).float() / 255)
-    assert torch.equal(face.label, (held_out(root).labels.float().mean(0) > 0.5).float())  # as sampled
+    assert torch.equal(face.label, L.typical_attributes(held_out(root).labels, 40))  # as sampled
     assert panel.user_chosen[1]
     assert not panel.open_file(0, tmp_path / "missing.png")
     assert "missing.png" in panel.message.text()
@@ -321,7 +315,7 @@ def test_an_opened_file_is_prepared_like_the_data(qtbot, tmp_path, tiny_checkpoi
     assert not panel.open_file(0, tmp_path / "junk.png")
     assert "junk.png" in panel.message.text() and panel.endpoints[0].description == "test image 1"
 
-    gray = InterpolatePanel(settings=ini_settings(tmp_path))  # a grayscale model gets one channel
+    gray = InterpolatePanel(Session(ini_settings(tmp_path)))  # a grayscale model gets one channel
     qtbot.addWidget(gray)
     gray.set_entry(open_entry(tiny_checkpoints["vae"]))
     assert gray.open_file(0, picture)
@@ -354,8 +348,8 @@ def test_the_folder_comes_from_the_environment_too(qtbot, tmp_path, monkeypatch)
     panel = make_panel(qtbot, tmp_path)  # settings without a folder
     panel.set_entry(open_entry(face_checkpoint(tmp_path / "face.pt")))
     wait_for_test_set(qtbot, panel)
-    assert len(panel.test_faces) == 2 and panel.endpoints[0].kind == "test"
-    panel.set_data_dir(tmp_path / "nowhere")  # chosen in the panel: wins, and is remembered
+    assert len(panel.faces_from.test_faces) == 2 and panel.endpoints[0].kind == "test"
+    panel.session.set_data_dir(tmp_path / "nowhere")  # chosen in the session: wins, and is remembered
     wait_for_test_set(qtbot, panel)
     qtbot.waitUntil(lambda: "nowhere" in panel.message.text(), timeout=5000)
-    assert panel.settings.value(FX.DATA_DIR_KEY) == str(tmp_path / "nowhere")
+    assert panel.settings.value(DATA_DIR_KEY) == str(tmp_path / "nowhere")

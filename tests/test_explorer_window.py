@@ -222,14 +222,14 @@ def test_key_hint_only_for_models_that_take_a_digit(window):
 
 def test_generate_message_does_not_outlive_its_model(window, monkeypatch):
     monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
-    panel = window.generate_panel
-    panel.set_data_dir(None)
+    window.session.set_data_dir(None)
     window.select_model("tiny-ae")  # the autoencoder asks for a data folder
-    assert not panel.message_box.isHidden()
-    window.select_model("tiny-classifier")
-    assert panel.message_box.isHidden()
+    assert window.select_panel("generate")
+    assert not window.generate_panel.message_box.isHidden()
+    window.select_model("tiny-classifier")  # (the window's panel: up to date even while its tab is disabled)
+    assert window.generate_panel.message_box.isHidden()
     window.select_model("tiny-vae")
-    assert panel.message_box.isHidden() and panel.grid is not None
+    assert window.generate_panel.message_box.isHidden() and window.generate_panel.grid is not None
 
 
 def test_bundled_models_open(tmp_path, qapp):
@@ -249,7 +249,8 @@ def test_bundled_models_open(tmp_path, qapp):
 def test_one_data_folder_for_every_panel(window, tmp_path):
     window.set_data_dir(tmp_path)
     for panel in (window.generate_panel, window.interpolate_panel, window.edit_panel):
-        assert str(panel.data_dir) == str(tmp_path)
+        assert str(panel.session.data_dir) == str(tmp_path)
+    assert str(tmp_path) in window.edit_panel.folder_row.folder_label.text()
     assert window.train_panel.data_dir_edit.text() == str(tmp_path) == window.evaluate_panel.data_dir_edit.text()
     assert window.train_panel.settings.value("train/data_dir") == str(tmp_path)
 

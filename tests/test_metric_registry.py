@@ -54,11 +54,11 @@ def models(tmp_path_factory):
 
 
 def panel_for(qtbot, tmp_path):
-    from explorer.jobs import JobRunner
     from explorer.panels.evaluate import EvaluatePanel
+    from explorer.session import Session
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    panel = EvaluatePanel(JobRunner(), settings=settings)
+    panel = EvaluatePanel(Session(settings))
     qtbot.addWidget(panel)
     return panel
 
@@ -139,11 +139,11 @@ def test_every_registered_figure_prints_on_the_terminal_and_the_card_alike(tmp_p
 
 
 def test_the_train_panel_draws_every_term_a_run_reports(qtbot, tmp_path):
-    from explorer.jobs import JobRunner
     from explorer.panels.train import TrainPanel
+    from explorer.session import Session
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    panel = TrainPanel(JobRunner(), settings=settings)
+    panel = TrainPanel(Session(settings))
     qtbot.addWidget(panel)
     panel._epoch({"epoch": 1, "train_nelbo": 200.0, "train_kl": 5.0, "train_latent_adversary": 0.7,
                   "test_nelbo": 210.0, "lr": 1e-3, "seconds": 2.0})

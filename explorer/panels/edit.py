@@ -3,9 +3,10 @@ off switch and a strength slider (−1 … 2) per attribute, and the seed report
 attributes; class models a target class and a strength. Each face is shown as original | reconstruction (its own
 labels) | edited, with a face judge's reading of the edited attributes under it when the window has a judge.
 
-Faces come from the first K held-out test images of the data folder, from image files the user opens, or (no data
-folder) from the encodings a checkpoint ships (`derived["sample_means"]` and `["sample_labels"]`), whose decodes stand
-in for the originals. One batched decode per change: widget signals are gathered by a 30 ms single-shot timer.
+Faces come from the panel's FaceSource (explorer.faces): the first K held-out test images of the session's data
+folder, image files the user opens, or (no data folder) the encodings a checkpoint ships, whose decodes stand in for
+the originals. The edited labels are cvae.latent's (edited_labels, toward_class); the judge is the session's. One
+batched decode per change: widget signals are gathered by a 30 ms single-shot timer.
 """
 
 from __future__ import annotations
@@ -18,180 +19,30 @@ from PySide6 import QtCore, QtWidgets
 
 from cvae import latent as L
 from explorer import faces as FX
-from explorer.images import ImageView, save_png
-from explorer.panels import Panel, label_word
+from explorer.images import save_png
+from explorer.panels import GENERATIVE, Panel, label_word
+from explorer.widgets.attribute_rows import KEEP, OFF, ON, AttributeRow, StrengthSlider
+from explorer.widgets.attributes import group_attributes, presets_for, pretty
+from explorer.widgets.face_views import FaceTile
 
 DEBOUNCE_MS = 30
-KEEP, ON, OFF = "keep", "on", "off"
-STRENGTH_RANGE = (-1.0, 2.0)
-SLIDER_STEPS = 100  # slider ticks per unit of strength
-THUMBNAIL = 88
 MAX_FACES_PER_ROW = 4
-TOGGLE_COLOURS = {"keep": ("#e4e4e4", "black", "#aaa"), "on": ("#2f6fd0", "white", "#1d4f9e"),
-                  "off": ("#b5473a", "white", "#8a3328")}  # a checked switch: background, text, border
-TOGGLE_STYLES = {state: f"QToolButton {{ padding: 1px 2px; }} QToolButton:checked {{ background: {bg}; "
-                        f"color: {fg}; border: 1px solid {border}; border-radius: 2px; }}"
-                 for state, (bg, fg, border) in TOGGLE_COLOURS.items()}
-HEADER_TIPS = {"Original": "The image as the data set (or the file) gives it",
-               "Reconstruction": "Encoded and decoded under its own labels",
-               "Decoded": "The bundled encoding decoded under its own labels (the checkpoint ships no images)",
-               "Edited": "Encoded under its own labels, decoded under the edited ones"}
 PLACEHOLDER = "Choose a data folder or open image files to edit them"
+SOURCES = {"test": "held-out test images", "file": "opened files", "bundled": "bundled encodings"}
+
+__all__ = ["EditPanel", "KEEP", "OFF", "ON"]
 
 
-class StrengthSlider(QtWidgets.QWidget):
-    """A horizontal slider over STRENGTH_RANGE with its value printed beside it; `changed(float)`."""
-
-    changed = QtCore.Signal(float)
-
-    def __init__(self, value: float = 1.0, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        row = QtWidgets.QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setRange(int(STRENGTH_RANGE[0] * SLIDER_STEPS), int(STRENGTH_RANGE[1] * SLIDER_STEPS))
-        self.slider.setSingleStep(5)
-        self.slider.setPageStep(25)
-        self.slider.setMinimumWidth(60)
-        self.slider.setToolTip("The label value given: 1 is the attribute as in the data, 0 absent; beyond 1 "
-                               "exaggerates it, below 0 pushes it away")
-        row.addWidget(self.slider, 1)
-        self.readout = QtWidgets.QLabel("")
-        self.readout.setFixedWidth(34)
-        row.addWidget(self.readout)
-        self.slider.valueChanged.connect(self._moved)
-        self.set_value(value)
-
-    def value(self) -> float:
-        return self.slider.value() / SLIDER_STEPS
-
-    def set_value(self, value: float) -> None:
-        self.slider.setValue(round(float(value) * SLIDER_STEPS))
-        self._show()
-
-    def _show(self) -> None:
-        self.readout.setText(f"{self.value():.2f}")
-
-    def _moved(self) -> None:
-        self._show()
-        self.changed.emit(self.value())
-
-
-class AttributeRow(QtWidgets.QWidget):
-    """One attribute: its name, keep / on / off, and the strength "on" gives it; `changed()` on any change."""
-
-    changed = QtCore.Signal()
-
-    def __init__(self, name: str, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.name = name
-        row = QtWidgets.QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(2)
-        label = QtWidgets.QLabel(FX.pretty(name))
-        label.setFixedWidth(138)
-        label.setToolTip(name)
-        row.addWidget(label)
-        self.group = QtWidgets.QButtonGroup(self)
-        self.buttons: dict[str, QtWidgets.QToolButton] = {}
-        tips = {KEEP: "Each face keeps its own value", ON: "On for every face, at the strength on the right",
-                OFF: "Off for every face (value 0)"}
-        for state in (KEEP, ON, OFF):
-            button = QtWidgets.QToolButton()
-            button.setStyleSheet(TOGGLE_STYLES[state])
-            button.setText(state)
-            button.setCheckable(True)
-            button.setToolTip(tips[state])
-            button.setFixedWidth(38)
-            self.group.addButton(button)
-            self.buttons[state] = button
-            row.addWidget(button)
-        self.buttons[KEEP].setChecked(True)
-        self.strength = StrengthSlider(1.0)
-        self.strength.setEnabled(False)
-        row.addWidget(self.strength, 1)
-        self.group.buttonToggled.connect(self._toggled)
-        self.strength.changed.connect(lambda value: self.changed.emit())
-
-    @property
-    def state(self) -> str:
-        return next(s for s, b in self.buttons.items() if b.isChecked())
-
-    def set_state(self, state: str, strength: float | None = None) -> None:
-        if state not in self.buttons:
-            raise ValueError(f"unknown state {state!r}; expected keep, on or off")
-        if strength is not None:
-            self.strength.set_value(strength)
-        self.buttons[state].setChecked(True)
-
-    def _toggled(self, button, checked: bool) -> None:
-        if checked:
-            self.strength.setEnabled(self.state == ON)
-            self.changed.emit()
-
-
-class FaceTile(QtWidgets.QWidget):
-    """One face: its pictures side by side (original, reconstruction, edited) and a caption under them."""
-
-    def __init__(self, columns: int, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(2)
-        row = QtWidgets.QHBoxLayout()
-        row.setSpacing(3)
-        self.views = []
-        for _ in range(columns):
-            view = ImageView(minimum=THUMBNAIL)
-            view.setFixedSize(THUMBNAIL, THUMBNAIL)
-            self.views.append(view)
-            row.addWidget(view)
-        layout.addLayout(row)
-        self.caption = QtWidgets.QLabel("")
-        self.caption.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-        self.caption.setStyleSheet("color: #555")
-        self.caption.setWordWrap(True)
-        self.caption.setFixedWidth(columns * (THUMBNAIL + 3))
-        layout.addWidget(self.caption)
-
-    @staticmethod
-    def header(titles: list[str]) -> QtWidgets.QWidget:
-        """Column titles over a tile's pictures, one per picture and as wide."""
-        header = QtWidgets.QWidget()
-        row = QtWidgets.QHBoxLayout(header)
-        row.setContentsMargins(4, 0, 4, 0)
-        row.setSpacing(3)
-        for title in titles:
-            label = QtWidgets.QLabel(title)
-            label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-            label.setToolTip(HEADER_TIPS.get(title, ""))
-            label.setFixedWidth(THUMBNAIL)
-            row.addWidget(label)
-        return header
-
-
-class EditPanel(FX.HeldOutFolder, Panel):
+class EditPanel(Panel):
     key = "edit"
     title = "Edit"
 
-    @classmethod
-    def missing(cls, capabilities) -> str | None:
-        if not capabilities.generative:
-            return "This model is a classifier: it reads images; it does not generate them."
-        if not capabilities.conditional:
-            return ("This model takes no class or attributes, so there is nothing to edit; Interpolate and "
-                    "Generate apply to it.")
-        return None
+    requirements = ((GENERATIVE, "This model is a classifier: it reads images; it does not generate them."),
+                    (lambda caps: caps.conditional, "This model takes no class or attributes, so there is nothing "
+                     "to edit; Interpolate and Generate apply to it."))
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, settings: QtCore.QSettings | None = None,
-                 data_dir: str | os.PathLike | None = None, judge=None):
-        super().__init__(parent)
-        self.settings = settings if settings is not None else QtCore.QSettings("cvae-explorer", "explorer")
-        self.chosen_dir: Path | None = Path(data_dir) if data_dir else None
-        self.judge = judge              # images (N, C, H, W) in [0, 1] → (N, A) probabilities; None: no readings
-        self.entry = None
-        self.model = None
+    def __init__(self, session=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)
         self.faces: list[FX.Face] = []
         self.source = ""                # "test", "file" or "bundled"
         self.z: torch.Tensor | None = None               # (K, latent_dim) the faces' encodings
@@ -202,25 +53,19 @@ class EditPanel(FX.HeldOutFolder, Panel):
         self.edited_labels: torch.Tensor | None = None
         self.readings: tuple[torch.Tensor, torch.Tensor] | None = None   # judge on reconstructions, on edits
         self.decodes = 0                # batched decodes of the edited faces: one per change
-        self.test_faces: list[FX.Face] = []
-        self.test_labels: torch.Tensor | None = None
-        self.bundled: list[FX.Face] = []
-        self.opened: list[FX.Face] = []  # the image files opened last
         self.rows: dict[str, AttributeRow] = {}
         self.tiles: list[FaceTile] = []
         self.headers: list[QtWidgets.QWidget] = []
         self._row_names: tuple[str, ...] = ()
         self._per_row = 0
-        self._load_key = None
         self._building = False
 
-        self.loader = FX.HeldOutLoader(self)
-        self.loader.loaded.connect(self._test_set_loaded)
-        self.loader.failed.connect(self._test_set_failed)
-        self.timer = QtCore.QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.setInterval(DEBOUNCE_MS)
-        self.timer.timeout.connect(self.apply_edit)
+        self.faces_from = FX.FaceSource(self.session, "to edit held-out test images", parent=self)
+        self.faces_from.loaded.connect(self._test_set_loaded)
+        self.faces_from.unavailable.connect(self._test_set_unavailable)
+        self.faces_from.folder_changed.connect(self._start_loading)
+        self.session.judge_changed.connect(self._judge_changed)
+        self.timer = self.debounce(DEBOUNCE_MS, self.apply_edit)
         self._build()
         self.setEnabled(False)
 
@@ -247,9 +92,8 @@ class EditPanel(FX.HeldOutFolder, Panel):
         self.save_button = QtWidgets.QPushButton("Save PNG…")
         self.save_button.clicked.connect(self.save_dialog)
         top.addWidget(self.save_button)
-        self.folder_row = FX.DataFolderRow()
-        self.folder_row.choose.connect(self.choose_data_folder)
-        self.message = self.folder_row.message
+        self.folder_row = self.faces_from.folder_row
+        self.message = self.faces_from.message
 
         # the controls: presets and attribute rows, or a target class
         self.controls = QtWidgets.QWidget()
@@ -330,7 +174,7 @@ class EditPanel(FX.HeldOutFolder, Panel):
 
     def _build_attribute_rows(self, names: list[str]) -> None:
         self._clear_rows()
-        for title, members in FX.group_attributes(names):
+        for title, members in group_attributes(names):
             heading = QtWidgets.QLabel(f"<b>{title}</b>")
             heading.setContentsMargins(0, 6, 0, 0)
             self.attribute_layout.addWidget(heading)
@@ -341,12 +185,15 @@ class EditPanel(FX.HeldOutFolder, Panel):
                 self.attribute_layout.addWidget(row)
         self.attribute_layout.addStretch(1)
 
+    # ----- the session's judge -----
+    @property
+    def judge(self):
+        """The session's judge for the model shown: images (N, C, H, W) in [0, 1] → (N, A) probabilities (with
+        `label_names` when its columns are not the model's); None: no readings."""
+        return self.session.judge
 
-    def set_judge(self, judge, refresh: bool = True) -> None:
-        """A callable images → (N, A) probabilities (with `label_names` when its columns are not the model's), or
-        None; its readings appear under the faces (re-read now unless `refresh` is False: a model change follows)."""
-        self.judge = judge
-        if refresh and self.entry is not None and self.z is not None:
+    def _judge_changed(self, judge) -> None:
+        if self.entry is not None and self.z is not None and self.refresh_when_shown():
             self._judge_reconstructions()
             self.apply_edit()
 
@@ -358,16 +205,13 @@ class EditPanel(FX.HeldOutFolder, Panel):
         self.faces, self.source = [], ""
         self.z = self.labels = self.originals = self.reconstructions = self.edited = self.edited_labels = None
         self.readings = None
-        self.test_faces, self.test_labels, self.bundled, self.opened = [], None, [], []
-        self._load_key = None
         self._show_tiles()
         self.caption.setText("")
-        self.show_message("")
+        self.faces_from.set_entry(entry)
         self.setEnabled(entry is not None)
         if entry is None:
             self._clear_rows()
             self._row_names = ()
-            self.folder_row.set_folder(self.data_dir)
             return
         caps = entry.checkpoint.capabilities
         names = list(entry.checkpoint.label_names or [])
@@ -392,30 +236,27 @@ class EditPanel(FX.HeldOutFolder, Panel):
                 self.target_combo.addItem(names[index] if index < len(names) else str(index), index)
         self.class_strength.set_value(1.0)
         self.preset_combo.clear()
-        presets = FX.presets_for(names) if attributes else []
+        presets = presets_for(names) if attributes else []
         self.preset_combo.addItem("—" if presets else "(none for these attributes)", None)
         for title, _ in presets:
             self.preset_combo.addItem(title, title)
         for widget in (self.preset_label, self.preset_combo, self.reset_button):
             widget.setVisible(attributes)
         self._building = False
-        self.bundled, problem = FX.bundled_faces(entry)
-        if problem:
-            self.show_message(problem)
         self._update_sources()
-        if self.bundled:
+        if self.faces_from.bundled:
             self.use_bundled()
         self._start_loading()
 
     def _update_sources(self) -> None:
         self.source_combo.blockSignals(True)
         self.source_combo.clear()
-        if self.test_faces:
-            self.source_combo.addItem("held-out test images", "test")
-        if self.bundled:
-            self.source_combo.addItem("bundled encodings", "bundled")
-        if self.opened:
-            self.source_combo.addItem(f"opened files ({len(self.opened)})", "file")
+        if self.faces_from.test_faces:
+            self.source_combo.addItem(SOURCES["test"], "test")
+        if self.faces_from.bundled:
+            self.source_combo.addItem(SOURCES["bundled"], "bundled")
+        if self.faces_from.opened:
+            self.source_combo.addItem(f"{SOURCES['file']} ({len(self.faces_from.opened)})", "file")
         if not self.source_combo.count():
             self.source_combo.addItem("(none yet)", None)
         index = self.source_combo.findData(self.source)
@@ -429,8 +270,8 @@ class EditPanel(FX.HeldOutFolder, Panel):
             self.use_test_images()
         elif source == "bundled":
             self.use_bundled()
-        elif source == "file" and self.opened:
-            self.set_faces(self.opened, "file")
+        elif source == "file" and self.faces_from.opened:
+            self.set_faces(self.faces_from.opened, "file")
 
     def _count_changed(self) -> None:
         if self.source == "test":
@@ -439,74 +280,59 @@ class EditPanel(FX.HeldOutFolder, Panel):
             self.use_bundled()
 
     def _start_loading(self) -> None:
-        name, folder = FX.dataset_name(self.entry), self.data_dir
-        if folder is None or not name:
-            self._load_key = None
-            self.folder_row.set_folder(folder)
-            if not self.bundled:
-                self.show_message("No data folder: choose one to edit held-out test images, or open image files."
-                                  if folder is None else "The checkpoint does not say which data set it was "
-                                  "trained on, so there are no test images; open image files instead.")
-            return
-        self.folder_row.set_folder(folder, "loading test images …")
-        self._load_key = self.loader.request(name, folder, self.entry.checkpoint.capabilities.image_shape[1])
+        """(Re)load the held-out faces from the session's folder; the faces of an earlier folder go at once."""
+        had_test_faces = self.source == "test"
+        self.faces_from.load()
+        if had_test_faces:
+            self._drop_test_faces()
 
-    def _test_set_loaded(self, key, data) -> None:
-        if key != self._load_key or self.entry is None:
-            return
-        self.folder_row.set_folder(self.data_dir, f"{min(len(data), FX.BROWSE_COUNT)} test images")
-        problem = FX.check_test_set(data, self.entry)
-        if problem:
-            self.show_message(problem)
-            return
-        self.show_message("")
-        self.test_faces = FX.held_out_faces(data, self.entry, self.count.maximum())
-        self.test_labels = data.labels if self.entry.checkpoint.capabilities.takes_attributes else None
+    def _test_set_loaded(self) -> None:
         if self.source in ("", "bundled"):  # the user has not opened files: real faces replace the stand-ins
             self.use_test_images()
         else:
             self._update_sources()
 
-    def _test_set_failed(self, key, message: str) -> None:
-        if key != self._load_key or self.entry is None:
+    def _test_set_unavailable(self, message: str) -> None:
+        self._update_sources()
+
+    def _drop_test_faces(self) -> None:
+        """The faces shown came from another folder's test set: the bundled stand-ins (or nothing) instead."""
+        if self.faces_from.bundled:
+            self.use_bundled()
             return
-        self.folder_row.set_folder(self.data_dir, "no test images")
-        self.show_message(message)
+        self.faces, self.source = [], ""
+        self.z = self.labels = self.originals = self.reconstructions = self.edited = self.edited_labels = None
+        self.readings = None
+        self._show_tiles()
+        self._update_sources()
+        self.caption.setText("")
 
     # ----- faces -----
     def use_test_images(self, count: int | None = None) -> bool:
         """Edit the first `count` (default: the count box) held-out test images; False if none are loaded."""
-        if not self.test_faces:
-            return False
-        self._set_count(count)
-        self.set_faces(self.test_faces[:self.count.value()], "test")
-        return True
+        return self._use("test", count)
 
     def use_bundled(self, count: int | None = None) -> bool:
-        if not self.bundled:
-            return False
-        self._set_count(count)
-        self.set_faces(self.bundled[:self.count.value()], "bundled")
-        return True
+        """Edit the first `count` (default: the count box) bundled encodings; False if the checkpoint has none."""
+        return self._use("bundled", count)
 
-    def _set_count(self, count: int | None) -> None:
+    def _use(self, source: str, count: int | None) -> bool:
+        faces = self.faces_from.test_faces if source == "test" else self.faces_from.bundled
+        if not faces:
+            return False
         if count is not None:
             self.count.blockSignals(True)
             self.count.setValue(count)
             self.count.blockSignals(False)
+        self.set_faces(faces[:self.count.value()], source)
+        return True
 
     def open_files(self, paths) -> int:
         """Edit these image files (labels: the best-reconstructing class, or the attributes as sampled); returns how
         many could be read; the first problem is shown in the panel."""
-        labels_like = self.test_labels
-        if labels_like is None and self.bundled and self.bundled[0].label is not None:
-            labels_like = torch.stack([f.label for f in self.bundled])
-        faces, errors = FX.file_faces(self.entry, list(paths), labels_like)
-        self.show_message(errors[0] + (f" (and {len(errors) - 1} more files)" if len(errors) > 1 else "")
-                          if errors else "")
+        faces, _ = self.faces_from.open_files(paths, keep=self.count.maximum())
         if faces:
-            self.opened = faces[:self.count.maximum()]
-            self.set_faces(self.opened, "file")
+            self.set_faces(self.faces_from.opened, "file")
         return len(faces)
 
     def open_files_dialog(self) -> None:
@@ -552,10 +378,10 @@ class EditPanel(FX.HeldOutFolder, Panel):
         self.target_combo.setCurrentIndex(max(0, self.target_combo.findData(index)))
 
     def apply_preset(self, title: str | None) -> None:
-        """One of faces.PRESETS: its attributes set, every other attribute kept."""
+        """One of explorer.widgets.attributes.PRESETS: its attributes set, every other attribute kept."""
         if not title:
             return
-        values = dict(FX.PRESETS)[title]
+        values = dict(presets_for(list(self.rows)))[title]
         self._building = True
         try:
             for name, row in self.rows.items():
@@ -583,28 +409,23 @@ class EditPanel(FX.HeldOutFolder, Panel):
     def changed_attributes(self) -> list[str]:
         return [name for name, row in self.rows.items() if row.state != KEEP]
 
+    def attribute_values(self) -> dict[str, float]:
+        """{attribute: the value every face gets} for the rows not kept (on: the strength, off: 0)."""
+        return {name: row.value() for name, row in self.rows.items() if row.state != KEEP}
+
     def edit_labels(self, labels: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The faces' own labels (K, label_dim) with the edits applied (the same tensor's values where nothing is
-        changed)."""
+        """The faces' own labels (K, label_dim) with the edits applied (cvae.latent.edited_labels for attributes,
+        toward_class for a class target): the same values where nothing is changed."""
         labels = self.labels if labels is None else labels
         if labels is None:
             return None
-        edited = labels.clone()
         caps = self.entry.checkpoint.capabilities
         if caps.takes_attributes:
-            names = list(self.rows)
-            for column, name in enumerate(self.entry.checkpoint.label_names or names):
-                row = self.rows.get(name)
-                if row is None or row.state == KEEP:
-                    continue
-                edited[:, column] = row.strength.value() if row.state == ON else 0.0
-        elif caps.takes_class:
-            target = self.target_combo.currentData()
-            if target is not None:
-                one_hot = torch.zeros_like(edited)
-                one_hot[:, int(target)] = 1.0
-                edited = edited + self.class_strength.value() * (one_hot - edited)
-        return edited
+            names = self.entry.checkpoint.label_names or list(self.rows)
+            return L.edited_labels(labels, names, self.attribute_values())
+        if caps.takes_class:
+            return L.toward_class(labels, self.target_combo.currentData(), self.class_strength.value())
+        return labels.clone()
 
     def _row_changed(self) -> None:
         if not self._building:
@@ -614,11 +435,6 @@ class EditPanel(FX.HeldOutFolder, Panel):
     def schedule(self) -> None:
         if self.entry is not None and not self._building:
             self.timer.start()
-
-    def flush(self) -> None:
-        if self.timer.isActive():
-            self.timer.stop()
-            self.apply_edit()
 
     def apply_edit(self) -> torch.Tensor | None:
         """Decode every face under the edited labels in one batch; returns the (K, C, H, W) edits."""
@@ -635,14 +451,14 @@ class EditPanel(FX.HeldOutFolder, Panel):
             tile.views[-1].set_image(image)
         self._caption_tiles()
         changed = self.changed_attributes()
-        what = {"test": "held-out test images", "file": "opened files", "bundled": "bundled encodings"}[self.source]
+        what = SOURCES[self.source]
         if self.entry.checkpoint.capabilities.takes_class:
             target = self.target_combo.currentData()
             edit = ("no edit (each image's own label)" if target is None else
                     f"{label_word(self.entry)} {self.target_combo.currentText()} at strength "
                     f"{self.class_strength.value():.2f}")
         else:
-            edit = ", ".join(f"{FX.pretty(n)} {self.rows[n].state}"
+            edit = ", ".join(f"{pretty(n)} {self.rows[n].state}"
                              + (f" ×{self.rows[n].strength.value():.2f}" if self.rows[n].state == ON else "")
                              for n in changed) or "no edit (every attribute kept)"
         self.caption.setText(f"{len(self.faces)} {what}; {edit}")
@@ -656,7 +472,7 @@ class EditPanel(FX.HeldOutFolder, Panel):
             with torch.no_grad():
                 out = torch.as_tensor(self.judge(images)).float().cpu()
         except Exception as exc:  # noqa: BLE001 (a judge that fails costs its readings, nothing else)
-            self.show_message(f"The face judge failed: {type(exc).__name__}: {exc}")
+            self.faces_from.show_message(f"The face judge failed: {type(exc).__name__}: {exc}")
             return None
         return out.reshape(len(images), -1)
 
@@ -687,7 +503,7 @@ class EditPanel(FX.HeldOutFolder, Panel):
             column = self._judge_column(name, index)
             if column is None or column >= after.shape[1]:
                 continue
-            parts.append(f"{FX.pretty(name)} {before[face, column]:.2f}→{after[face, column]:.2f}")
+            parts.append(f"{pretty(name)} {before[face, column]:.2f}→{after[face, column]:.2f}")
         return ("judge: " + ", ".join(parts)) if parts else ""
 
     # ----- display -----

@@ -7,7 +7,6 @@ as `cvae-eval`'s; which boxes apply to the model, their labels and the table's f
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
@@ -15,7 +14,8 @@ from PySide6 import QtCore, QtWidgets
 from cvae import metrics_registry as registry
 from cvae.data import DATA_DIR_ENV
 from explorer.jobs import result_text
-from explorer.panels import Panel
+from explorer.panels import GENERATIVE, Panel
+from explorer.widgets.data_folder import DataFolderField
 from trainer.evaluation import report_path
 from trainer.jobs import FAILED, FINISHED, EvaluateJob
 
@@ -49,17 +49,11 @@ class EvaluatePanel(Panel):
     key = "evaluate"
     title = "Evaluate"
 
-    @classmethod
-    def missing(cls, capabilities) -> str | None:
-        if not capabilities.generative:
-            return ("This model is a classifier (a judge): its test accuracy is on its card; evaluation here is for "
-                    "generators.")
-        return None
+    requirements = ((GENERATIVE, "This model is a classifier (a judge): its test accuracy is on its card; "
+                                 "evaluation here is for generators."),)
 
-    def __init__(self, runner, settings: QtCore.QSettings | None = None, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.runner = runner
-        self.settings = settings or QtCore.QSettings("cvae-explorer", "explorer")
+    def __init__(self, session=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)  # self.settings, self.runner and the data folder are the session's
         self.entry = None
         self.last_result = None
         self.on_results_written = None  # set by the main window: re-reads the checkpoint it wrote into
@@ -89,15 +83,9 @@ class EvaluatePanel(Panel):
         self.samples_spin.setValue(int(self.settings.value("evaluate/samples", 10_000)))
         self.samples_spin.setToolTip("Generated images for the Fréchet distances (below 2,048 the estimate is biased)")
         form.addRow("Samples", self.samples_spin)
-        data_row = QtWidgets.QHBoxLayout()
-        self.data_dir_edit = QtWidgets.QLineEdit(str(self.settings.value("train/data_dir", "") or
-                                                     os.environ.get(DATA_DIR_ENV, "")))
-        self.data_dir_edit.setPlaceholderText(f"the folder with the test images (${DATA_DIR_ENV})")
-        data_button = QtWidgets.QPushButton("Choose…")
-        data_button.clicked.connect(lambda: self._choose_folder(self.data_dir_edit, "Choose the data folder"))
-        data_row.addWidget(self.data_dir_edit, 1)
-        data_row.addWidget(data_button)
-        form.addRow("Data folder", data_row)
+        self.data_folder = DataFolderField(self.session, f"the folder with the test images (${DATA_DIR_ENV})")
+        self.data_dir_edit = self.data_folder.edit
+        form.addRow("Data folder", self.data_folder)
         weights_row = QtWidgets.QHBoxLayout()
         self.weights_edit = QtWidgets.QLineEdit(str(self.settings.value("evaluate/inception_weights", "") or ""))
         self.weights_edit.setPlaceholderText("pt_inception-2015-12-05-6726825d.pth (default: torch hub's cache)")
@@ -188,7 +176,7 @@ class EvaluatePanel(Panel):
         if not metrics:
             self.status_label.setText("Tick at least one metric.")
             return False
-        options = {"metrics": tuple(metrics), "data_dir": self.data_dir_edit.text().strip() or None,
+        options = {"metrics": tuple(metrics), "data_dir": self.data_folder.commit(),
                    "fid_samples": self.samples_spin.value(),
                    "inception_weights": self.weights_edit.text().strip() or None, "device": "auto",
                    "update_checkpoint": not self.entry.bundled}  # the shipped files stay as shipped
@@ -230,11 +218,6 @@ class EvaluatePanel(Panel):
             self.show_results()
 
     # ----- dialogs -----
-    def _choose_folder(self, edit: QtWidgets.QLineEdit, title: str) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, title, edit.text() or str(Path.home()))
-        if folder:
-            edit.setText(folder)
-
     def _choose_weights(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "pytorch-fid's Inception weights", str(Path.home()),
                                                         "PyTorch weights (*.pth *.pt)")

@@ -1,6 +1,7 @@
 """Generate: a grid of samples for a chosen class (or unconditional samples), with temperature and seed; for
-attribute (face) models, 40 grouped attribute toggles (on / off / as sampled) and presets; for the autoencoder,
-test images beside their reconstructions. Save the grid as PNG."""
+attribute (face) models, 40 grouped attribute toggles (on / off / as sampled) and presets, the unforced attributes
+drawn like the data (cvae.latent.labels_like_data); for the autoencoder, test images of the session's data folder
+(loaded off the GUI thread) beside their reconstructions. Save the grid as PNG."""
 
 from __future__ import annotations
 
@@ -12,39 +13,36 @@ import torch
 from PySide6 import QtCore, QtWidgets
 
 from cvae import latent as L
-from cvae.data import DATA_DIR_ENV, load_dataset
+from cvae.data import DATA_DIR_ENV
 from cvae.derived import Derived
-from cvae.errors import CvaeError
 from explorer.images import ImageView, save_png
-from explorer.panels import Panel, label_word, takes_class
+from explorer.panels import GENERATIVE, Panel, label_word, takes_class
 from explorer.widgets.attribute_toggles import AttributeToggles
 
 DECODE_DELAY_MS = 30  # toggles and presets within this time make one decode
 
 ALL_DIGITS = -1
+DRAWN = {L.LIKE_THE_ROWS: "unforced attributes drawn like the training faces",  # labels_like_data's sources
+         L.AT_THE_RATES: "unforced attributes drawn at the data's rates",
+         L.EVEN_ODDS: "this checkpoint carries no attribute statistics: unforced attributes are drawn 50/50"}
 
 
 class GeneratePanel(Panel):
     key = "generate"
     title = "Generate"
 
-    @classmethod
-    def missing(cls, capabilities) -> str | None:
-        if not capabilities.generative:
-            return "This model is a classifier: it reads images, it does not generate them."
-        return None
+    requirements = ((GENERATIVE, "This model is a classifier: it reads images, it does not generate them."),)
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, data_dir: str | os.PathLike | None = None):
-        super().__init__(parent)
-        self.entry = None
-        self.model = None
+    def __init__(self, session=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)
         self.grid: torch.Tensor | None = None       # (C, H, W) mosaic in [0, 1]
         self.images: torch.Tensor | None = None     # (N, C, H, W)
         self.columns = 8
-        self.data_dir: Path | None = Path(data_dir) if data_dir else (
-            Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else None)
-        self._test_sets: dict[tuple, object] = {}
+        self._load_key = None                       # the test set being loaded for reconstructions
         self._building = False
+        self.session.loader.loaded.connect(self._test_set_loaded)
+        self.session.loader.failed.connect(self._test_set_failed)
+        self.session.data_dir_changed.connect(self._data_dir_changed)
 
         controls = QtWidgets.QHBoxLayout()
         self.digit_label = QtWidgets.QLabel("Digit:")
@@ -84,7 +82,7 @@ class GeneratePanel(Panel):
         self.message = QtWidgets.QLabel("")
         self.message.setWordWrap(True)
         self.choose_button = QtWidgets.QPushButton("Choose data folder…")
-        self.choose_button.clicked.connect(self.choose_data_folder)
+        self.choose_button.clicked.connect(lambda: self.session.choose_data_dir(self))
         message_row = QtWidgets.QHBoxLayout()
         message_row.addWidget(self.message, 1)
         message_row.addWidget(self.choose_button)
@@ -102,10 +100,7 @@ class GeneratePanel(Panel):
         self.toggles.changed.connect(self._schedule)
         self.toggles.hide()
         self.decodes = 0  # batched decodes so far (one per change, however many widgets moved)
-        self.decode_timer = QtCore.QTimer(self)
-        self.decode_timer.setSingleShot(True)
-        self.decode_timer.setInterval(DECODE_DELAY_MS)
-        self.decode_timer.timeout.connect(self.generate)
+        self.decode_timer = self.debounce(DECODE_DELAY_MS, self.generate)
 
         body = QtWidgets.QHBoxLayout()
         body.addWidget(self.toggles)
@@ -137,6 +132,7 @@ class GeneratePanel(Panel):
         self.entry = entry
         self.model = None if entry is None else entry.checkpoint.model
         self.grid = self.images = None
+        self._load_key = None
         self.setEnabled(entry is not None)
         self.message_box.hide()  # a message about the previous model (e.g. the autoencoder's data folder) goes
         self.view.set_placeholder("Select a generative model")
@@ -188,26 +184,14 @@ class GeneratePanel(Panel):
         if not self._building and self.entry is not None:
             self.decode_timer.start()
 
-    def flush(self) -> None:
-        if self.decode_timer.isActive():
-            self.generate()
-
     def attribute_rows(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, str]:
         """`count` attribute vectors drawn like the data (rows the checkpoint ships, else its per-attribute
         rates, else 50/50), and a note on where they came from."""
         derived = Derived.of(self.entry.checkpoint)
-        names = self.entry.checkpoint.label_names
-        for rows in (derived.attribute_rows, derived.sample_labels):
-            if rows is not None and len(rows) and rows.shape[-1] == len(names):
-                rows = rows.float()
-                pick = torch.randint(len(rows), (count,), generator=generator)
-                return rows[pick].clone(), "unforced attributes drawn like the training faces"
-        rates = derived.attribute_rates
-        if rates is not None and len(rates) == len(names):
-            rates = rates.float().reshape(1, -1).expand(count, -1)
-            return torch.bernoulli(rates, generator=generator), "unforced attributes drawn at the data's rates"
-        return (torch.bernoulli(torch.full((count, len(names)), 0.5), generator=generator),
-                "this checkpoint carries no attribute statistics: unforced attributes are drawn 50/50")
+        rows, source = L.labels_like_data(count, len(self.entry.checkpoint.label_names),
+                                          (derived.attribute_rows, derived.sample_labels), derived.attribute_rates,
+                                          generator)
+        return rows, DRAWN[source]
 
     # ----- generation -----
     def resample(self) -> None:
@@ -231,10 +215,9 @@ class GeneratePanel(Panel):
             count, columns = n * n, n
             generator = torch.Generator().manual_seed(seed + 1)  # not z's generator: toggles keep the same faces
             labels, source = self.attribute_rows(count, generator)
-            names = self.entry.checkpoint.label_names
             forced = self.toggles.state()
-            for name, on in forced.items():
-                labels[:, names.index(name)] = 1.0 if on else 0.0
+            labels = L.edited_labels(labels, self.entry.checkpoint.label_names,
+                                     {name: 1.0 if on else 0.0 for name, on in forced.items()})
             shown = ", ".join(f"{'+' if on else '−'}{name}" for name, on in forced.items()) or "nothing forced"
             what = f"{count} faces ({shown}; {source})"
         elif self.mode == "conditional":
@@ -289,21 +272,26 @@ class GeneratePanel(Panel):
                    f"{pairs} test images (left half of each row) and their reconstructions (right half), seed {seed}")
         return self.grid
 
+    @property
+    def data_dir(self) -> Path | None:
+        return self.session.data_dir
+
     def _test_set(self):
-        """The model's test set from the data folder, or None with a message and a folder button."""
+        """The model's test set from the session's data folder, or None: a message and a folder button when there
+        is none, or "loading" while it is read off the GUI thread (the grid follows when it arrives)."""
         name = (self.entry.checkpoint.dataset or {}).get("name", "mnist")
         if self.data_dir is None:
             self._need_data(f"Reconstructions need the {name} test images, and no data folder is set. "
                             f"Choose the folder that holds them (or set {DATA_DIR_ENV}).")
             return None
-        key = (name, str(self.data_dir))
-        if key not in self._test_sets:
-            try:
-                self._test_sets[key] = load_dataset(name, self.data_dir, "test")
-            except CvaeError as exc:
-                self._need_data(f"Cannot read the {name} test images: {exc}")
-                return None
-        data = self._test_sets[key]
+        image_size = self.entry.checkpoint.capabilities.image_shape[1]
+        key = self.session.loader.key_for(name, self.data_dir, image_size, None)
+        data = self.session.loader.cached(key)
+        if data is None:
+            if self._load_key != key:
+                self._load_key = self.session.loader.request(name, self.data_dir, image_size, None)
+            self._need_data(f"Loading the {name} test images from {self.data_dir} …", loading=True)
+            return None
         size = tuple(self.model.config.image_size)
         if tuple(data.images.shape[1:]) != (self.model.config.image_channels, *size):
             self._need_data(f"The images in {self.data_dir} are {tuple(data.images.shape[1:])}, but the model "
@@ -311,25 +299,35 @@ class GeneratePanel(Panel):
             return None
         return data
 
-    def _need_data(self, text: str) -> None:
+    def _test_set_loaded(self, key, data) -> None:
+        if key == self._load_key and self.mode == "reconstruct":
+            self._load_key = None
+            self.generate()
+
+    def _test_set_failed(self, key, message: str) -> None:
+        if key == self._load_key and self.mode == "reconstruct":
+            self._load_key = None
+            name = (self.entry.checkpoint.dataset or {}).get("name", "mnist")
+            self._need_data(f"Cannot read the {name} test images: {message}")
+
+    def _need_data(self, text: str, loading: bool = False) -> None:
         self.message.setText(text)
         self.message_box.show()
+        self.choose_button.setVisible(not loading)
         self.images = self.grid = None
         self.view.set_image(None)
-        self.view.set_placeholder("No test images to reconstruct yet")
+        self.view.set_placeholder("Loading the test images …" if loading else "No test images to reconstruct yet")
         self.caption.setText("")
         self.save_button.setEnabled(False)
 
-    def set_data_dir(self, path: str | os.PathLike | None) -> None:
-        self.data_dir = Path(path) if path else None
-        if self.entry is not None:
+    def _data_dir_changed(self, folder) -> None:
+        if self.entry is not None and self.mode == "reconstruct" and self.refresh_when_shown():
+            self._load_key = None
             self.generate()
 
-    def choose_data_folder(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder",
-                                                            str(self.data_dir or Path.home()))
-        if folder:
-            self.set_data_dir(folder)
+    def wait_for_test_set(self, msecs: int = 30000) -> bool:
+        """Wait until a test set being loaded has arrived (and the grid with it): tests, screenshots."""
+        return self.session.loader.settle(msecs)
 
     # ----- saving -----
     def save_png(self, path: str | os.PathLike) -> Path:

@@ -2,11 +2,12 @@
 encodings), encoded to their posterior means, and the N-step path between them (linear or spherical) decoded in one
 batched call and shown as a strip; export the strip as PNG or the path as an animated GIF.
 
-Endpoints carry their labels: a test image its own, a class model's file the class it reconstructs best under (the
-endpoint's class selector changes it), an attribute model's file or prior sample the attributes "as sampled" (each
-on where it is on for most of the test set, all off without data). With "Interpolate labels too" the label moves
-along the path with z (class labels as mixtures of one-hots); without it the whole path is decoded under endpoint
-A's label.
+Endpoints come from the panel's FaceSource (explorer.faces) and carry their labels: a test image its own, a class
+model's file the class it reconstructs best under (the endpoint's class selector changes it), an attribute model's
+file or prior sample the attributes "as sampled" (cvae.latent.typical_attributes: each on where it is on for most of
+the test set, all off without data). With "Interpolate labels too" the label moves along the path with z (class
+labels as mixtures of one-hots); without it the whole path is decoded under endpoint A's label
+(cvae.latent.path_labels).
 """
 
 from __future__ import annotations
@@ -22,102 +23,39 @@ from PySide6 import QtCore, QtWidgets
 from cvae import latent as L
 from explorer import faces as FX
 from explorer.images import ImageView, save_png, to_uint8
-from explorer.panels import Panel, label_word
+from explorer.panels import GENERATIVE, Panel, label_word
+from explorer.widgets.face_views import EndpointBox, FaceBrowser
 
 DEBOUNCE_MS = 30
 ENDS = ("A", "B")
 
 
-class EndpointBox(QtWidgets.QGroupBox):
-    """One endpoint: its picture, what it is, and where else it can come from."""
-
-    def __init__(self, name: str, parent: QtWidgets.QWidget | None = None):
-        super().__init__(f"Endpoint {name}", parent)
-        layout = QtWidgets.QHBoxLayout(self)
-        self.view = ImageView("—", minimum=72)
-        self.view.setFixedSize(88, 88)
-        self.view.setToolTip("The endpoint's source picture (an encoding or a prior sample: its decode)")
-        layout.addWidget(self.view)
-        right = QtWidgets.QVBoxLayout()
-        self.caption = QtWidgets.QLabel("")
-        self.caption.setWordWrap(True)
-        self.caption.setMinimumWidth(150)
-        right.addWidget(self.caption, 1)
-        buttons = QtWidgets.QHBoxLayout()
-        self.open_button = QtWidgets.QPushButton("Open image…")
-        self.open_button.setToolTip("Any image file: centre square, resized as the model's data was")
-        buttons.addWidget(self.open_button)
-        self.generate_button = QtWidgets.QPushButton("Sample")
-        self.generate_button.setToolTip("A prior sample z ~ N(0, I) with the seed below")
-        buttons.addWidget(self.generate_button)
-        right.addLayout(buttons)
-        more = QtWidgets.QHBoxLayout()
-        self.seed = QtWidgets.QSpinBox()
-        self.seed.setRange(0, 2 ** 31 - 1)
-        self.seed.setPrefix("seed ")
-        self.seed.setToolTip("The prior sample's seed: the same seed, the same sample")
-        self.seed.setMinimumWidth(90)
-        more.addWidget(self.seed, 1)
-        self.class_label = QtWidgets.QLabel("Class:")
-        more.addWidget(self.class_label)
-        self.class_combo = QtWidgets.QComboBox()
-        self.class_combo.setToolTip("The label this endpoint is encoded and decoded under")
-        more.addWidget(self.class_combo)
-        right.addLayout(more)
-        layout.addLayout(right, 1)
-
-    def show_class_selector(self, names: list[str] | None, word: str) -> None:
-        self.class_combo.blockSignals(True)
-        self.class_combo.clear()
-        for index, name in enumerate(names or []):
-            self.class_combo.addItem(name, index)
-        self.class_combo.blockSignals(False)
-        self.class_label.setText(f"{word.capitalize()}:")
-        for widget in (self.class_label, self.class_combo):
-            widget.setVisible(bool(names))
-
-
-class InterpolatePanel(FX.HeldOutFolder, Panel):
+class InterpolatePanel(Panel):
     key = "interpolate"
     title = "Interpolate"
 
-    @classmethod
-    def missing(cls, capabilities) -> str | None:
-        if not capabilities.generative:
-            return "This model is a classifier: it reads images; it has no latent space to interpolate in."
-        if capabilities.latent_dim < 1:
-            return "This model has no latent space to interpolate in."
-        return None
+    requirements = ((GENERATIVE, "This model is a classifier: it reads images; it has no latent space to "
+                                 "interpolate in."),
+                    (lambda caps: caps.latent_dim >= 1, "This model has no latent space to interpolate in."))
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None, settings: QtCore.QSettings | None = None,
-                 data_dir: str | os.PathLike | None = None):
-        super().__init__(parent)
-        self.settings = settings if settings is not None else QtCore.QSettings("cvae-explorer", "explorer")
-        self.chosen_dir: Path | None = Path(data_dir) if data_dir else None
-        self.entry = None
-        self.model = None
+    def __init__(self, session=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)
         self.endpoints: list[FX.Face | None] = [None, None]
         self.latents: list[torch.Tensor | None] = [None, None]   # each endpoint's z (latent_dim,)
         self.user_chosen = [False, False]   # False: a default the test set may replace once it has loaded
         self.browser_faces: list[FX.Face] = []
-        self.test_faces: list[FX.Face] = []
-        self.test_labels: torch.Tensor | None = None
-        self.bundled: list[FX.Face] = []
         self.path_z: torch.Tensor | None = None        # (N, latent_dim)
         self.path_labels: torch.Tensor | None = None   # (N, label_dim), (1, label_dim) or None
         self.path_images: torch.Tensor | None = None   # (N, C, H, W) in [0, 1]
         self.strip: torch.Tensor | None = None         # (C, H', W') the row shown and saved
         self.decodes = 0                               # batched path decodes (one per change)
-        self._load_key = None
         self._building = False
 
-        self.loader = FX.HeldOutLoader(self)
-        self.loader.loaded.connect(self._test_set_loaded)
-        self.loader.failed.connect(self._test_set_failed)
-        self.timer = QtCore.QTimer(self)
-        self.timer.setSingleShot(True)
-        self.timer.setInterval(DEBOUNCE_MS)
-        self.timer.timeout.connect(self.update_path)
+        self.faces_from = FX.FaceSource(self.session, "to browse test images", parent=self)
+        self.faces_from.loaded.connect(self._test_set_loaded)
+        self.faces_from.unavailable.connect(lambda message: self._fallback_endpoints())
+        self.faces_from.folder_changed.connect(self._start_loading)
+        self.timer = self.debounce(DEBOUNCE_MS, self.update_path)
         self._build()
         self.setEnabled(False)
 
@@ -179,13 +117,12 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
             pick.addWidget(button)
         self.pick_buttons[0].setChecked(True)
         pick.addStretch(1)
-        self.browser = FX.FaceBrowser()
+        self.browser = FaceBrowser()
         self.browser.setToolTip("Click a picture to make it the endpoint chosen above (then the other one is next)")
         self.browser.setFixedHeight(3 * (self.browser.thumbnail + 8) + 8)
         self.browser.picked.connect(self._browser_picked)
-        self.folder_row = FX.DataFolderRow()
-        self.folder_row.choose.connect(self.choose_data_folder)
-        self.message = self.folder_row.message
+        self.folder_row = self.faces_from.folder_row
+        self.message = self.faces_from.message
 
         layout = QtWidgets.QVBoxLayout(self)
         ends = QtWidgets.QHBoxLayout()
@@ -202,26 +139,23 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
         for signal in (self.steps.valueChanged, self.method.currentIndexChanged, self.interpolate_labels.toggled):
             signal.connect(self.schedule)
 
-
     # ----- model -----
     def set_entry(self, entry) -> None:
         self.timer.stop()
         self.entry = entry
         self.model = None if entry is None else entry.checkpoint.model
         self.endpoints, self.latents, self.user_chosen = [None, None], [None, None], [False, False]
-        self.test_faces, self.test_labels, self.bundled, self.browser_faces = [], None, [], []
+        self.browser_faces = []
         self.path_z = self.path_labels = self.path_images = self.strip = None
-        self._load_key = None
         self.browser.clear()
         self.view.set_image(None)
         self.caption.setText("")
-        self.show_message("")
+        self.faces_from.set_entry(entry)
         self.setEnabled(entry is not None)
         for box in self.boxes:
             box.view.set_image(None)
             box.caption.setText("")
         if entry is None:
-            self.folder_row.set_folder(self.data_dir)
             return
         caps = entry.checkpoint.capabilities
         self._building = True
@@ -234,15 +168,10 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
         self.boxes[1].seed.setValue(1)
         self.interpolate_labels.setEnabled(caps.conditional)
         self._building = False
-        self.bundled, problem = FX.bundled_faces(entry)
-        if problem:
-            self.show_message(problem)
-        if self.bundled:
-            self._fill_browser(self.bundled, "Bundled encodings")
-            self._default_endpoints(self.bundled)
+        if self.faces_from.bundled:
+            self._fill_browser(self.faces_from.bundled, "Bundled encodings")
+            self._default_endpoints(self.faces_from.bundled)
         self._start_loading()
-        if self._load_key is None:
-            self._fallback_endpoints()
         self.flush()
 
     def _fallback_endpoints(self) -> None:
@@ -254,41 +183,19 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
                 self.use_generated(which, user=False)
 
     def _start_loading(self) -> None:
-        name, folder = FX.dataset_name(self.entry), self.data_dir
-        if folder is None or not name:
-            self._load_key = None
-            self.folder_row.set_folder(folder)
-            if not self.bundled and folder is None:
-                self.show_message("No data folder: choose one to browse test images, or open image files"
-                                  + (" or sample endpoints." if self.model.variational else "."))
-            elif folder is not None and not name:
-                self.show_message("The checkpoint does not say which data set it was trained on, so there are "
-                                  "no test images to browse; open image files instead.")
-            return
-        self.folder_row.set_folder(folder, "loading test images …")
-        self._load_key = self.loader.request(name, folder, self.entry.checkpoint.capabilities.image_shape[1])
-
-    def _test_set_loaded(self, key, data) -> None:
-        if key != self._load_key or self.entry is None:
-            return
-        self.folder_row.set_folder(self.data_dir, f"{min(len(data), FX.BROWSE_COUNT)} test images")
-        problem = FX.check_test_set(data, self.entry)
-        if problem:
-            self.show_message(problem)
+        """(Re)load the test images from the session's folder; a browser of an earlier folder's goes at once."""
+        if self.browser_faces and self.browser_faces[0].kind == "test":
+            self.browser_faces = []
+            self.browser.clear()
+            if self.faces_from.bundled:
+                self._fill_browser(self.faces_from.bundled, "Bundled encodings")
+        alternatives = "open image files" + (" or sample endpoints" if self.model.variational else "")
+        if not self.faces_from.load(alternatives):
             self._fallback_endpoints()
-            return
-        self.show_message("")
-        self.test_faces = FX.held_out_faces(data, self.entry)
-        self.test_labels = data.labels if self.entry.checkpoint.capabilities.takes_attributes else None
-        self._fill_browser(self.test_faces, "Test images")
-        self._default_endpoints(self.test_faces)
 
-    def _test_set_failed(self, key, message: str) -> None:
-        if key != self._load_key or self.entry is None:
-            return
-        self.folder_row.set_folder(self.data_dir, "no test images")
-        self.show_message(message)
-        self._fallback_endpoints()
+    def _test_set_loaded(self) -> None:
+        self._fill_browser(self.faces_from.test_faces, "Test images")
+        self._default_endpoints(self.faces_from.test_faces)
 
     def _fill_browser(self, faces: list[FX.Face], title: str) -> None:
         self.browser_faces = faces
@@ -348,25 +255,16 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
         if caps.takes_class:
             label = FX.label_row(self.model, max(0, box.class_combo.currentIndex()))
         elif caps.takes_attributes:
-            label = FX.as_sampled(self._labels_like(), caps.label_count)
+            label = L.typical_attributes(self.faces_from.labels_like(), caps.label_count)
         else:
             label = None
         self.set_endpoint(which, FX.generated_face(self.entry, seed, label), user=user)
 
-    def _labels_like(self) -> torch.Tensor | None:
-        if self.test_labels is not None:
-            return self.test_labels
-        if self.bundled and self.bundled[0].label is not None:
-            return torch.stack([f.label for f in self.bundled])
-        return None
-
     def open_file(self, which: int, path: str | os.PathLike) -> bool:
         """Endpoint `which` becomes the image file `path`; False (and a message in the panel) if it cannot."""
-        faces, errors = FX.file_faces(self.entry, [path], self._labels_like())
+        faces, errors = self.faces_from.open_files([path])
         if errors:
-            self.show_message(errors[0])
             return False
-        self.show_message("")
         self.set_endpoint(which, faces[0])
         return True
 
@@ -400,11 +298,6 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
         if self.entry is not None and not self._building:
             self.timer.start()
 
-    def flush(self) -> None:
-        if self.timer.isActive():
-            self.timer.stop()
-            self.update_path()
-
     def steps_count(self) -> int:
         return self.steps.value()
 
@@ -415,17 +308,9 @@ class InterpolatePanel(FX.HeldOutFolder, Panel):
             return None
         n, method = self.steps_count(), self.method.currentData()
         z0, z1 = self.latents
-        z = L.interpolate(z0, z1, n, method)
-        z[0], z[-1] = z0, z1  # the ends are the encodings themselves, not a rounding of them
-        labels = None
+        z = L.interpolate(z0, z1, n, method)  # its ends are the encodings themselves, not a rounding of them
         a, b = self.endpoints[0].label, self.endpoints[1].label
-        if a is not None:
-            if self.interpolate_labels.isChecked() and b is not None:
-                t = torch.linspace(0, 1, n).unsqueeze(1)
-                labels = (1 - t) * a + t * b
-                labels[0], labels[-1] = a, b
-            else:
-                labels = a[None]
+        labels = L.path_labels(a, b, n, self.interpolate_labels.isChecked())
         self.path_z, self.path_labels = z, labels
         self.path_images = L.decode(self.model, z, labels)
         self.decodes += 1

@@ -21,7 +21,7 @@ from cvae import latent as L
 from cvae.derived import Derived
 from cvae.plane import IDENTITY, PCA, LatentPlane, default_plane, plane_range
 from explorer.images import ImageView, to_uint8
-from explorer.panels import CLASS_COLOURS, Panel, label_word, takes_class
+from explorer.panels import CLASS_COLOURS, GENERATIVE, Panel, label_word, takes_class
 from explorer.panels.map_plot import DotGroup, MapPlot
 from explorer.widgets.class_legend import ClassLegend
 from explorer.widgets.pin_strip import PinStrip
@@ -52,21 +52,13 @@ class LatentMapPanel(Panel):
     key = "map"
     title = "Latent map"
 
-    @classmethod
-    def missing(cls, capabilities) -> str | None:
-        if not capabilities.generative:
-            return "This model is a classifier: it has no latent space to map."
-        if capabilities.takes_attributes:
-            return ("The map colours points by class; a model conditioned on attributes has no classes to colour "
-                    "by.")
-        if capabilities.latent_dim < 2:
-            return "A 1-D latent cannot be shown as a plane."
-        return None
+    requirements = ((GENERATIVE, "This model is a classifier: it has no latent space to map."),
+                    (lambda caps: not caps.takes_attributes, "The map colours points by class; a model conditioned "
+                     "on attributes has no classes to colour by."),
+                    (lambda caps: caps.latent_dim >= 2, "A 1-D latent cannot be shown as a plane."))
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.entry = None
-        self.model = None
+    def __init__(self, session=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)
         self.plane: LatentPlane | None = None
         self.encodings: torch.Tensor | None = None
         self.labels: torch.Tensor | None = None
@@ -78,10 +70,7 @@ class LatentMapPanel(Panel):
         self.backdrop_rect = QtCore.QRectF()
         self.backdrop_seconds = 0.0
 
-        self.backdrop_timer = QtCore.QTimer(self)
-        self.backdrop_timer.setSingleShot(True)
-        self.backdrop_timer.setInterval(BACKDROP_DELAY_MS)
-        self.backdrop_timer.timeout.connect(self.update_backdrop)
+        self.backdrop_timer = self.debounce(BACKDROP_DELAY_MS, self.update_backdrop)
 
         self._build_controls()
         self.plane_controls = PlaneControls()
@@ -447,6 +436,3 @@ class LatentMapPanel(Panel):
         self.backdrop_decodes += 1
         self.backdrop_seconds = started.elapsed() / 1000
 
-    def flush(self) -> None:
-        if self.backdrop_timer.isActive():
-            self.update_backdrop()

@@ -5,7 +5,6 @@ same ones `cvae-train` reads, and the run is the same TrainJob the CLI's loop ru
 
 from __future__ import annotations
 
-import os
 import zlib
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cvae.models import FAMILY_NAMES, config_class
 from explorer.images import ImageView
 from explorer.jobs import result_text
 from explorer.panels import Panel
+from explorer.widgets.data_folder import DataFolderField
 from explorer.widgets.option_form import OptionForm
 from trainer.config import TrainConfig
 from trainer.jobs import CANCELLED, FINISHED, TrainJob, TrainSpec
@@ -61,11 +61,8 @@ class TrainPanel(Panel):
     title = "Train"
     needs_model = False  # a new run starts from nothing
 
-    def __init__(self, runner, settings: QtCore.QSettings | None = None, ask=None,
-                 parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.runner = runner
-        self.settings = settings or QtCore.QSettings("cvae-explorer", "explorer")
+    def __init__(self, session=None, ask=None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(session, parent)  # self.settings, self.runner and the data folder are the session's
         self.ask = ask or self._ask_dialog  # (title, text, choices) -> the chosen one, or None
         self.entry = None
         self.worker = None
@@ -102,15 +99,10 @@ class TrainPanel(Panel):
             self.settings.value("train/dataset", "mnist"))))
         self.dataset_combo.currentIndexChanged.connect(self._dataset_changed)
         form.addRow("Dataset", self.dataset_combo)
-        folder_row = QtWidgets.QHBoxLayout()
-        self.data_dir_edit = QtWidgets.QLineEdit(str(self.settings.value("train/data_dir", "") or
-                                                     os.environ.get(DATA_DIR_ENV, "")))
-        self.data_dir_edit.setPlaceholderText(f"the folder that holds MNIST/, celebahq64/ … (${DATA_DIR_ENV})")
-        choose = QtWidgets.QPushButton("Choose…")
-        choose.clicked.connect(self._choose_data_dir)
-        folder_row.addWidget(self.data_dir_edit, 1)
-        folder_row.addWidget(choose)
-        form.addRow("Data folder", folder_row)
+        self.data_folder = DataFolderField(self.session, f"the folder that holds MNIST/, celebahq64/ … "
+                                                         f"(${DATA_DIR_ENV})")
+        self.data_dir_edit = self.data_folder.edit
+        form.addRow("Data folder", self.data_folder)
         self.limit_spin = QtWidgets.QSpinBox()
         self.limit_spin.setRange(0, 10_000_000)
         self.limit_spin.setSpecialValueText("all")
@@ -229,12 +221,6 @@ class TrainPanel(Panel):
         if family:
             self.model_form.set_config_class(config_class(family))
 
-    def _choose_data_dir(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose the data folder",
-                                                            self.data_dir_edit.text() or str(Path.home()))
-        if folder:
-            self.data_dir_edit.setText(folder)
-
     def _choose_output(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Checkpoint to write", self.output_edit.text(),
                                                         "Checkpoints (*.pt)")
@@ -277,7 +263,7 @@ class TrainPanel(Panel):
         except ValueError as exc:
             self._say(str(exc))
             return False
-        self.settings.setValue("train/data_dir", spec.data_dir or "")
+        self.data_folder.commit()  # the run's folder is the session's from now on, and remembered
         self.settings.setValue("train/dataset", spec.dataset)
         self._reset_live(keep=resume and spec.output == self.shown_output)
         self.shown_output = spec.output

@@ -1,21 +1,14 @@
-"""Attribute toggles for face models: the 40 CelebA attributes in the groups of explorer.faces (the way people
-describe a face), each tri-state — on, off, or "as sampled" (drawn like the data) — with presets. Names a model
-has that are not CelebA's land in an "Other" group, so any attribute file works."""
+"""Attribute toggles for face models: the 40 CelebA attributes in the groups of explorer.widgets.attributes (the
+way people describe a face), each tri-state — on, off, or "as sampled" (drawn like the data) — with that module's
+presets. Names a model has that are not CelebA's land in an "Other" group, so any attribute file works."""
 
 from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from explorer.faces import group_attributes, pretty
+from explorer.widgets.attributes import group_attributes, presets_for, pretty
 
-PRESETS = (  # name, {attribute: on (True) / off (False)}; everything else as sampled
-    ("Everyone as sampled", {}),
-    ("All smiling", {"Smiling": True}),
-    ("Wearing eyeglasses", {"Eyeglasses": True}),
-    ("Men with moustache", {"Male": True, "Mustache": True, "No_Beard": False}),
-    ("Young blond women", {"Male": False, "Young": True, "Blond_Hair": True}),
-    ("Grey-haired men, no beard", {"Male": True, "Gray_Hair": True, "No_Beard": True}),
-)
+EVERYONE_AS_SAMPLED = "Everyone as sampled"  # the combo's first entry: no attribute forced
 ON, OFF, SAMPLED = QtCore.Qt.CheckState.Checked, QtCore.Qt.CheckState.Unchecked, QtCore.Qt.CheckState.PartiallyChecked
 
 
@@ -67,9 +60,9 @@ class AttributeToggles(QtWidgets.QWidget):
         column.addStretch(1)
         self.scroll.setWidget(body)
         self.preset_combo.clear()
-        for title, settings in PRESETS:
-            if all(name in self.boxes for name in settings):
-                self.preset_combo.addItem(title, settings)
+        self.preset_combo.addItem(EVERYONE_AS_SAMPLED, {})
+        for title, values in presets_for(list(self.boxes)):
+            self.preset_combo.addItem(title, {name: value > 0 for name, value in values.items()})
 
     def state(self) -> dict[str, bool]:
         """{attribute: forced value} for every attribute that is not "as sampled"."""
