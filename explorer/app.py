@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--panel", choices=PANELS,
                         help="the panel shown on start (default: map, or the first that applies to the model)")
     parser.add_argument("--no-bundled", action="store_true", help="do not open the bundled checkpoints")
-    parser.add_argument("--data-dir", type=Path, help="data folder for test images (default: $CVAE_DATA_DIR)")
+    parser.add_argument("--data-dir", type=Path, help="data folder of every panel for this session, not remembered "
+                        "(default: the remembered folder, else $CVAE_DATA_DIR)")
     parser.add_argument("--digit", type=int, help="digit selected on the latent map")
     parser.add_argument("--pin", action="append", default=[], metavar="X,Y",
                         help="pin this latent-map point on start (repeatable)")
