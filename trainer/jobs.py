@@ -118,7 +118,7 @@ class TrainJob(Job):
         if self.cancelled():
             return self._result(CANCELLED, "cancelled before training started")
         callbacks: list[TrainingCallback] = [MetricsLog(MetricsLog.path_for(output))] if self.metrics_log else []
-        callbacks.append(CallbackList(self.callbacks, forward_end=False))  # the job sends on_end itself, with its status
+        callbacks.append(CallbackList(self.callbacks, forward_end=False))  # the job sends on_end, with its status
         prepared = prepare_run(spec, callbacks, self.cancel)
         if prepared.trainer is None:  # a resumed run that has all its epochs
             return JobResult(self.kind, FINISHED, prepared.note, output, int(prepared.resumed.get("epoch") or 0))
