@@ -9,7 +9,12 @@ attributes as encoder channels and at every decoder layer). Side by side in one 
 - our loop as the bundled model trains: batch 64, `--cpu-bf16` (bfloat16 autocast, fp32 weights);
 - compute limits: forward, backward and Adam step over float batches already in memory, for both settings.
 
+And the hardware view: the model's training FLOPs per image (forward + backward, counted by
+torch.utils.flop_counter) times the images/s, against this CPU's peak matrix-multiply rate measured by the same
+script (fp32 and bf16 square matmuls).
+
     python benchmarks/bench_face_training.py --data-dir ../shared/data-full [--images 2000] [--rounds 2]
+    python benchmarks/bench_face_training.py --hardware-only [--recipe v2-read-critic]   # FLOPs and peak only
 """
 
 from __future__ import annotations
@@ -35,11 +40,47 @@ from trainer import TrainConfig, Trainer  # noqa: E402
 SEED_BATCH = 32
 
 
-def face_model():
-    from scripts.build_face_models import RECIPES
+RECIPE = "face"  # the bundled recipe, or a candidate of benchmarks/face_recipes.py (--recipe)
 
+
+def face_config():
+    if RECIPE == "face":
+        from scripts.build_face_models import RECIPES
+
+        return RECIPES["face"].config
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from face_recipes import recipe
+
+    return recipe(RECIPE, 1).config
+
+
+def face_model():
     torch.manual_seed(0)
-    return build_model(RECIPES["face"].config)
+    return build_model(face_config())
+
+
+def training_flops_per_image(batch: int = 16) -> float:
+    """FLOPs of one training step (forward with the recipe's objective terms, backward) per image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = face_model().train()
+    terms = model.objective_terms()
+    x, y = torch.rand(batch, 3, 64, 64), (torch.rand(batch, 40) < 0.3).float()
+    with FlopCounterMode(display=False) as counter:
+        model(x, y, 1.0, torch.Generator().manual_seed(0), terms, 1.0).loss.backward()
+    return counter.get_total_flops() / batch
+
+
+def peak_matmul_flops(dtype: torch.dtype, side: int = 1024, repeats: int = 3) -> float:
+    """The best rate of `side`² square matrix multiplies on this machine, FLOP/s."""
+    a, b = torch.rand(side, side).to(dtype), torch.rand(side, side).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * side ** 3 / best
 
 
 class SeedStyleFaces(torch.utils.data.Dataset):
@@ -113,7 +154,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("CVAE_DATA_DIR"))
     parser.add_argument("--images", type=int, default=2000, help="faces per measurement (default 2000)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--recipe", default="face", help="the bundled recipe (face) or a face_recipes candidate")
+    parser.add_argument("--hardware-only", action="store_true", help="FLOPs per image and peak matmul rates only")
     args = parser.parse_args(argv)
+    global RECIPE
+    RECIPE = args.recipe
+    flops = training_flops_per_image()
+    peaks = {"fp32": peak_matmul_flops(torch.float32), "bf16": peak_matmul_flops(torch.bfloat16)}
+    print(f"{args.recipe}: {flops / 1e9:.2f} GFLOP per training image; peak matmul fp32 {peaks['fp32'] / 1e9:.1f}, "
+          f"bf16 {peaks['bf16'] / 1e9:.1f} GFLOP/s", flush=True)
+    if args.hardware_only:
+        return 0
     root = resolve_data_dir(args.data_dir)
     face_root = root / "celebahq64" if (root / "celebahq64").is_dir() else root
     train = load_dataset("celeba", root, "train")
@@ -145,6 +196,9 @@ def main(argv=None) -> int:
     print(f"our loop / compute limit, fp32 b32             = {ours / limit:.1%}   (target >= 90%)")
     print(f"bundled recipe (bf16 b{bundled_batch}) / seed-style loop     = {ours_bf16 / seed:.2f}x")
     print(f"bundled recipe / its compute limit             = {ours_bf16 / limit_bf16:.1%}")
+    for name, rate, dtype in (("our loop, fp32", ours, "fp32"), ("bundled recipe, bf16", ours_bf16, "bf16")):
+        print(f"{name}: {flops * rate / 1e9:.1f} GFLOP/s = {flops * rate / peaks[dtype]:.1%} of the {dtype} "
+              "matmul peak   (aim >= 40%)")
     return 0
 
 

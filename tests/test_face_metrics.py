@@ -155,7 +155,7 @@ def test_positive_weights_come_from_the_training_data_once_per_run(tmp_path):
     assert torch.allclose(judge.positive_weight, ((1 - rates) / rates) ** 0.5)
     trainer.run()
     other = tiny_faces(seed=5)  # a resumed run keeps the weights it trained with, whatever data it resumes on
-    resumed = Trainer.resume(tmp_path / "j.pt", other, None, epochs=2)
+    resumed = Trainer.resume(tmp_path / "j.pt", other, None, epochs=2, other_data=True)
     assert torch.allclose(resumed.model.positive_weight, ((1 - rates) / rates) ** 0.5)
 
 
