@@ -10,6 +10,7 @@ from cvae.options import ANY, ConfigBase, option
 
 LIKELIHOODS = ("bernoulli", "gaussian", "calibrated")
 CALIBRATED_MIN_SIGMA = 1e-3  # the calibrated Gaussian's σ never falls below this (a perfect batch has MSE 0)
+LABEL_KINDS = {"num_classes": "class", "num_attributes": "attributes"}  # counting field -> kind of label
 PLAIN, RESIDUAL = "plain", "residual"
 ARCHITECTURES = (PLAIN, RESIDUAL)
 
@@ -20,6 +21,7 @@ class ImageModelConfig(ConfigBase):
 
     family: ClassVar[str] = ""
     label_kind: ClassVar[str] = "none"  # what the model is told (generators) or predicts (classifiers)
+    label_field: ClassVar[str] = ""  # the field that counts the labels; its kind follows from it (LABEL_KINDS)
     image_channels: int = option(1, "image channels (taken from the data)", low=1, cli=None)
     image_size: tuple[int, int] = option((28, 28), "image height and width (taken from the data)", low=4, cli=None)
     conv_channels: tuple[int, ...] = option((32, 64), "encoder conv channels, one stage each, e.g. 32,64", low=1,
@@ -29,6 +31,8 @@ class ImageModelConfig(ConfigBase):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.kind = f"{cls.family} configuration" if cls.family else "model configuration"
+        if cls.label_field:
+            cls.label_kind = LABEL_KINDS[cls.label_field]
 
     def validate(self) -> None:
         super().validate()
@@ -42,7 +46,7 @@ class ImageModelConfig(ConfigBase):
 
     @property
     def label_dim(self) -> int:
-        return 0
+        return int(getattr(self, self.label_field)) if self.label_field else 0
 
 
 @dataclass
@@ -93,7 +97,7 @@ class ConditionalVAEConfig(ModelConfig):
     """Class-label cVAE; a 2-D latent by default so that the latent plane is the map."""
 
     family: ClassVar[str] = "cvae"
-    label_kind: ClassVar[str] = "class"
+    label_field: ClassVar[str] = "num_classes"
     latent_dim: int = 2
     num_classes: int = option(10, "number of classes (taken from the data)", low=2, cli=None)
     label_channels: bool = option(False, "also give the encoder the label as constant image channels")
@@ -102,17 +106,13 @@ class ConditionalVAEConfig(ModelConfig):
         0.0, "class cVAE: weight of the class-reading loss (codes decoded under a random class must be read as that "
         "class by a small reader trained on the real images alongside; 0: off)", low=0)
 
-    @property
-    def label_dim(self) -> int:
-        return self.num_classes
-
 
 @dataclass
 class BetaCVAEConfig(ModelConfig):
     """Multi-label β-CVAE for binary attributes; labels also enter the encoder as constant image channels."""
 
     family: ClassVar[str] = "beta-cvae"
-    label_kind: ClassVar[str] = "attributes"
+    label_field: ClassVar[str] = "num_attributes"
     image_channels: int = 3
     image_size: tuple[int, int] = (64, 64)
     latent_dim: int = 128
@@ -138,29 +138,21 @@ class BetaCVAEConfig(ModelConfig):
         0.0, "β-CVAE: weight of a realism critic on decodes under other attributes (a PatchGAN critic with the hinge "
         "loss, trained alongside on the real faces; 0: off)", low=0)
 
-    @property
-    def label_dim(self) -> int:
-        return self.num_attributes
-
 
 @dataclass
 class ClassifierConfig(ImageModelConfig):
     """Small convolutional classifier: the independent judge of conditional accuracy."""
 
-    family: ClassVar[str] = "classifier"
-    label_kind: ClassVar[str] = "class"
     # judges saved before the split carried the generative fields, which never did anything for them
     retired: ClassVar[dict[str, Any]] = {name: ANY for name in (
         "latent_dim", "likelihood", "gaussian_sigma", "fc_layers", "decoder_refine", "decoder_dropout",
         "warp_probability", "warp_shift", "warp_rotation", "warp_scale")}
+    family: ClassVar[str] = "classifier"
+    label_field: ClassVar[str] = "num_classes"
     hidden_dim: int = 128
     num_classes: int = option(10, "number of classes (taken from the data)", low=2, cli=None)
     dropout: float = option(0.25, "judge: dropout before each fully connected layer", low=0, high=1, high_open=True)
     augment_shift: int = option(0, "judge: train on images shifted by up to this many pixels", low=0)
-
-    @property
-    def label_dim(self) -> int:
-        return self.num_classes
 
 
 @dataclass
@@ -168,12 +160,12 @@ class AttributeJudgeConfig(ImageModelConfig):
     """Face-attribute judge: one sigmoid output per attribute, read on generated and edited faces."""
 
     family: ClassVar[str] = "attribute-judge"
-    label_kind: ClassVar[str] = "attributes"
-    image_channels: int = 3
-    image_size: tuple[int, int] = (64, 64)
+    label_field: ClassVar[str] = "num_attributes"
+    num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
     conv_channels: tuple[int, ...] = (32, 64, 128, 256, 256)
     hidden_dim: int = 256
-    num_attributes: int = option(40, "number of binary attributes (taken from the data)", low=1, cli=None)
+    image_channels: int = 3
+    image_size: tuple[int, int] = (64, 64)
     dropout: float = option(0.3, "judge: dropout before each fully connected layer", low=0, high=1, high_open=True)
     augment_shift: int = option(3, "judge: train on images shifted by up to this many pixels (and mirrored)", low=0)
     positive_weighting: float = option(
@@ -195,10 +187,6 @@ class AttributeJudgeConfig(ImageModelConfig):
         if self.read_size and self.read_size // 2 ** len(self.conv_channels) < 1:
             raise ConfigError(f"{self.kind}: {len(self.conv_channels)} stages are too many for faces read at "
                               f"{self.read_size}x{self.read_size}")
-
-    @property
-    def label_dim(self) -> int:
-        return self.num_attributes
 
 
 CONFIGS: dict[str, type[ImageModelConfig]] = {
