@@ -3,6 +3,13 @@ holds the encodings a checkpoint ships instead of images (bundled), the first he
 data folder (loaded off the GUI thread by HeldOutLoader, which Generate uses too) and the image files the user
 opened; the functions that make each kind of Face; and prior samples.
 
+A photo opened for a face model (attribute labels, colour, square images) is found and aligned as the training faces
+were (cvae.data.image_file.open_face_photo): one face is taken as it is; several, or none, wait in the FaceSource's
+picker strip (explorer.widgets.face_picker) for the user to pick one or take the plain centre crop. Its starting
+attributes are the session's judge's reading of the aligned face (thresholded: judge.predict), or, with no judge,
+the attributes typical of the data, each labelled as what it is (Face.note). Any other model's file is the centre
+square, resized (cvae.data.image_file.load_image_file).
+
 Everything here decides by what the model can do (its capabilities and label names), never by its family. The label
 arithmetic is cvae.latent's, the image-file decoding cvae.data's, the widgets explorer.widgets'.
 """
@@ -18,12 +25,13 @@ from PySide6 import QtCore
 
 from cvae import data as cvae_data
 from cvae import latent as L
-from cvae.data.image_file import load_image_file
+from cvae.data.image_file import FacePhoto, load_image_file, open_face_photo
 from cvae.derived import Derived
 from cvae.errors import CvaeError
 from cvae.models.capabilities import ATTRIBUTES, CLASS_LABEL
 from explorer.widgets.attributes import pretty
 from explorer.widgets.data_folder import DataFolderRow
+from explorer.widgets.face_picker import FacePicker
 
 BROWSE_COUNT = 64  # test images offered in a browser
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
@@ -39,6 +47,7 @@ class Face:
     image: torch.Tensor | None = None   # (C, H, W) float in [0, 1]: the source picture (None for an encoding)
     z: torch.Tensor | None = None       # (latent_dim,): a bundled encoding or a prior sample, used as it is
     kind: str = "test"                  # test, file, generated, bundled
+    note: str = ""                      # where its label came from, for the panel ("attributes: as the judge …")
 
 
 def label_row(model, label) -> torch.Tensor | None:
@@ -89,13 +98,97 @@ def guess_class(model, image: torch.Tensor) -> int:
     return int(((recon - batch) ** 2).flatten(1).mean(1).argmin())
 
 
-def file_faces(entry, paths, labels_like: torch.Tensor | None) -> tuple[list[Face], list[str]]:
-    """Faces from image files (label: the best-reconstructing class, or the attributes as sampled), and one
-    message per file that could not be read."""
+def aligns_faces(caps) -> bool:
+    """Whether an opened photo is searched for a face and aligned: a model of attribute-labelled colour faces,
+    square (the training faces were aligned crops); a digit model's file is its centre square, resized."""
+    channels, height, width = caps.image_shape
+    return caps.takes_attributes and channels == 3 and height == width
+
+
+JUDGE_READS = "attributes: as the judge reads this photo"
+NO_JUDGE = "attributes: typical of the data (no attribute judge is open to read this photo)"
+NO_JUDGE_NO_DATA = "attributes: all off (no attribute judge is open to read this photo, and no data to go by)"
+
+
+def open_tip(entry, verb: str) -> str:
+    """The tooltip of a panel's Open button for `entry`'s model: what happens to an opened file."""
+    if entry is not None and aligns_faces(entry.checkpoint.capabilities):
+        return (f"{verb} your own photos: the face is found and aligned like the training faces (several faces: you "
+                "pick one; none: the centre crop if you say so); its attributes are the judge's reading")
+    return f"{verb} your own image files: centre square, resized as the model's data was"
+
+
+def judged_attributes(entry, image: torch.Tensor, judge, labels_like: torch.Tensor | None) -> tuple[torch.Tensor,
+                                                                                                     str]:
+    """An opened face's starting attributes and what they are: the judge's yes/no reading of the (aligned) picture
+    at its own thresholds (`judge.predict`, else its probabilities at ½), its columns matched to the model's
+    attributes by name; attributes the judge does not read, or every one when there is no judge (or it fails),
+    are those typical of the data (cvae.latent.typical_attributes of `labels_like`), and the note says so."""
+    count = entry.checkpoint.capabilities.label_count
+    fallback = L.typical_attributes(labels_like, count)
+    without = NO_JUDGE if labels_like is not None else NO_JUDGE_NO_DATA
+    if judge is None:
+        return fallback, without
+    try:
+        with torch.no_grad():
+            predict = getattr(judge, "predict", None)
+            reading = (predict(image[None]) if predict is not None else torch.as_tensor(judge(image[None])) > 0.5)
+        reading = torch.as_tensor(reading).reshape(-1).float().cpu()
+    except Exception as exc:  # noqa: BLE001 (a judge that fails costs its reading, nothing else)
+        return fallback, f"{without.split(' (')[0]} (the judge failed: {type(exc).__name__})"
+    names = list(entry.checkpoint.label_names or [])
+    columns = list(getattr(judge, "label_names", None) or [])
+    if not columns and len(reading) == count:
+        columns = names or [str(i) for i in range(count)]
+    label = fallback.clone()
+    read = 0
+    for i, name in enumerate(names or [str(i) for i in range(count)]):
+        if name in columns and columns.index(name) < len(reading):
+            label[i] = reading[columns.index(name)]
+            read += 1
+    if read == 0:
+        return fallback, f"{without.split(' (')[0]} (the judge reads none of the model's attributes)"
+    if read < count:
+        return label, f"{JUDGE_READS} ({count - read} it does not read: typical of the data)"
+    return label, JUDGE_READS
+
+
+def photo_face(entry, photo: FacePhoto, index: int | None, judge, labels_like: torch.Tensor | None) -> Face:
+    """Face `index` of an opened photo, aligned (None: the photo's plain centre crop), with the judge's reading as
+    its attributes (judged_attributes)."""
+    if index is None:
+        image, where = photo.centre(), ", centre crop (no face found)"
+    else:
+        image = photo.aligned(index)
+        where = f", face {index + 1} of {len(photo.faces)}" if len(photo.faces) > 1 else ""
+        if not photo.faces[index].eyes_detected:
+            where += ", eyes placed from the face box"
+    label, note = judged_attributes(entry, image, judge, labels_like)
+    return Face(f"{photo.name}{where} ({note})", label, image=image, kind="file", note=note)
+
+
+def file_faces(entry, paths, labels_like: torch.Tensor | None, judge=None) -> tuple[list[Face], list[str],
+                                                                                    list[FacePhoto]]:
+    """Faces from image files, one message per file that could not be read (or cannot work: too small, grayscale
+    for a colour face model), and the face photos that wait for the user (several faces found, or none).
+
+    A face model's photo (aligns_faces) is found and aligned, labelled by the judge (photo_face); any other
+    model's file is its centre square, resized, under the class it reconstructs best (class models)."""
     model = entry.checkpoint.model
     caps = entry.checkpoint.capabilities
-    faces, errors = [], []
+    faces, errors, undecided = [], [], []
     for path in paths:
+        if aligns_faces(caps):
+            try:
+                photo = open_face_photo(path, caps.image_shape[1])
+            except CvaeError as exc:
+                errors.append(str(exc))
+                continue
+            if len(photo.faces) == 1:
+                faces.append(photo_face(entry, photo, 0, judge, labels_like))
+            else:
+                undecided.append(photo)
+            continue
         try:
             image = load_image_file(path, caps.image_shape)
         except CvaeError as exc:
@@ -104,13 +197,12 @@ def file_faces(entry, paths, labels_like: torch.Tensor | None) -> tuple[list[Fac
         if caps.takes_class:
             label = label_row(model, guess_class(model, image))
             how = "read as " + describe_label(entry, label)
-        elif caps.takes_attributes:
-            label = L.typical_attributes(labels_like, caps.label_count)
-            how = "attributes as sampled"
+        elif caps.takes_attributes:  # a grayscale or non-square attribute model: not aligned, still judged
+            label, how = judged_attributes(entry, image, judge, labels_like)
         else:
             label, how = None, ""
-        faces.append(Face(Path(path).name + (f" ({how})" if how else ""), label, image=image, kind="file"))
-    return faces, errors
+        faces.append(Face(Path(path).name + (f" ({how})" if how else ""), label, image=image, kind="file", note=how))
+    return faces, errors, undecided
 
 
 def generated_face(entry, seed: int, label: torch.Tensor | None, temperature: float = 1.0) -> Face:
@@ -284,7 +376,9 @@ class FaceSource(QtCore.QObject):
     """The faces a panel offers for one model: `bundled` (the checkpoint's encodings), `test_faces` (the first
     `count` held-out test images of the session's data folder, with their labels; loaded on a worker thread) and
     `opened` (the image files opened last). `folder_row` is its widget: the folder, what was found there, and a
-    one-line message (`show_message`).
+    one-line message (`show_message`); `picker` (the panel places it) asks about an opened photo with several faces
+    or none, one photo at a time; `chosen(face, context)` when the user has answered (the face is in `opened`
+    already; `context` is what `open_files` was given, e.g. which endpoint).
 
     `loaded()` when test faces have arrived; `unavailable(message)` when the folder has none (the message is shown
     already); `folder_changed()` when the session's data folder changed while a model is shown and the panel
@@ -295,6 +389,7 @@ class FaceSource(QtCore.QObject):
     loaded = QtCore.Signal()
     unavailable = QtCore.Signal(str)
     folder_changed = QtCore.Signal()
+    chosen = QtCore.Signal(object, object)  # Face, the context open_files was given
 
     def __init__(self, session, purpose: str, count: int = BROWSE_COUNT, parent=None):
         super().__init__(parent)
@@ -312,6 +407,13 @@ class FaceSource(QtCore.QObject):
         self.loader.failed.connect(self._failed)
         self.folder_row = DataFolderRow(session)
         self.message = self.folder_row.message
+        self.picker = FacePicker()
+        self.picker.picked.connect(self._picked)
+        self.picker.centre_chosen.connect(lambda: self._picked(None))
+        self.picker.skipped.connect(self._skipped)
+        self._waiting: list[tuple[FacePhoto, object]] = []   # photos that wait for the user, the first one asked
+        self._batch: list[Face] = []   # the faces of the last open_files, in order answered
+        self._keep: int | None = None
         self._key = None
 
     def set_entry(self, entry) -> str | None:
@@ -320,6 +422,8 @@ class FaceSource(QtCore.QObject):
         self.entry = entry
         self.bundled, self.test_faces, self.test_labels, self.opened = [], [], None, []
         self._key = None
+        self._waiting, self._batch = [], []
+        self.picker.clear()
         self.show_message("")
         self.folder_row.set_state("")
         if entry is None:
@@ -363,15 +467,56 @@ class FaceSource(QtCore.QObject):
             return torch.stack([f.label for f in self.bundled])
         return None
 
-    def open_files(self, paths, keep: int | None = None) -> tuple[list[Face], list[str]]:
+    def open_files(self, paths, keep: int | None = None, context=None) -> tuple[list[Face], list[str]]:
         """Faces from image files (the first `keep` of them become `opened`), and one message per file that could
-        not be read; the first problem is shown."""
-        faces, errors = file_faces(self.entry, list(paths), self.labels_like())
+        not be read or cannot work; the first problem is shown, nothing else changes for it. A face photo with
+        several faces or none is not among the faces returned: the picker asks about it (the photos of an earlier
+        call that still wait are dropped), and `chosen(face, context)` follows the answer."""
+        faces, errors, undecided = file_faces(self.entry, list(paths), self.labels_like(), self.session.judge)
         self.show_message(errors[0] + (f" (and {len(errors) - 1} more files)" if len(errors) > 1 else "")
                           if errors else "")
+        self._batch, self._keep = list(faces), keep
         if faces:
             self.opened = faces[:keep]
+        self._waiting = [(photo, context) for photo in undecided]
+        self._ask()
         return faces, errors
+
+    @property
+    def waiting(self) -> list[FacePhoto]:
+        """The opened photos that wait for the user to pick a face (or take the centre crop), the first one asked."""
+        return [photo for photo, _ in self._waiting]
+
+    def _ask(self) -> None:
+        if not self._waiting:
+            self.picker.clear()
+            return
+        photo, _ = self._waiting[0]
+        more = f" ({len(self._waiting) - 1} more photos wait)" if len(self._waiting) > 1 else ""
+        if photo.faces:
+            candidates = [photo.aligned(i) for i in range(len(photo.faces))]
+            tips = [f"face {i + 1}: {int(f.box[2])}×{int(f.box[3])} pixels at ({int(f.box[0])}, {int(f.box[1])})"
+                    + ("" if f.eyes_detected else "; eyes placed from the face box") for i, f in enumerate(photo.faces)]
+            self.picker.ask(f"{len(photo.faces)} faces in {photo.name}: click the one to use{more}", candidates, tips)
+        else:
+            self.picker.ask(f"No face found in {photo.name}; use its plain centre crop instead (not aligned like "
+                            f"the training faces), or skip it{more}", [], [], centre=photo.centre())
+
+    def _picked(self, index: int | None) -> None:
+        """The user's answer about the first photo waiting: face `index`, or None for the centre crop."""
+        if not self._waiting or self.entry is None:
+            return
+        photo, context = self._waiting.pop(0)
+        face = photo_face(self.entry, photo, index, self.session.judge, self.labels_like())
+        self._batch.append(face)
+        self.opened = self._batch[:self._keep]
+        self._ask()
+        self.chosen.emit(face, context)
+
+    def _skipped(self) -> None:
+        if self._waiting:
+            self._waiting.pop(0)
+        self._ask()
 
     def show_message(self, text: str) -> None:
         self.folder_row.set_message(text)

@@ -21,6 +21,15 @@ class JudgeReader:
             return self.model.probabilities(images)
         return torch.softmax(self.model(images).float(), dim=1)
 
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, K) booleans: the judge's yes/no per column, at its own tuned thresholds (an attribute judge's
+        `predict`); for a judge without one, its probabilities at ½."""
+        images = images.float()
+        if hasattr(self.model, "thresholds") and hasattr(self.model, "predict"):
+            return self.model.predict(images).bool()
+        return self(images) > 0.5
+
 
 def judge_for(entry, entries) -> JudgeReader | None:
     """A judge among `entries` (ModelEntry) that reads what `entry`'s model makes: the first non-generative model

@@ -249,7 +249,11 @@ def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
     assert len([t for t in ticks if t < done[0]]) >= 10  # the event loop kept turning while the faces loaded
 
 
-def test_opened_files_are_edited(qtbot, tmp_path):
+def test_opened_files_are_edited(qtbot, tmp_path, monkeypatch):
+    from cvae.data.align import FoundFace  # one face in each (finding faces: tests/test_explorer_photos.py)
+
+    monkeypatch.setattr("cvae.data.image_file.find_faces",
+                        lambda image: [FoundFace((5, 5, 20, 20), (11, 12), (19, 12), True)])
     panel, _, root = loaded_panel(qtbot, tmp_path)
     files = []
     for i in range(3):
@@ -259,8 +263,9 @@ def test_opened_files_are_edited(qtbot, tmp_path):
     assert panel.open_files([*files, tmp_path / "broken.jpg"]) == 3
     assert "broken.jpg" in panel.message.text()
     assert panel.source == "file" and len(panel.faces) == 3
-    as_sampled = L.typical_attributes(held_out(root).labels, 40)
-    assert all(torch.equal(label, as_sampled) for label in panel.labels)
+    typical = L.typical_attributes(held_out(root).labels, 40)  # no judge: the data's typical attributes, said so
+    assert all(torch.equal(label, typical) for label in panel.labels)
+    assert all("no attribute judge" in face.description for face in panel.faces)
     assert torch.equal(panel.edited, panel.reconstructions)
     assert panel.source_combo.findData("file") >= 0
     panel.source_combo.activated.emit(panel.source_combo.findData("test"))  # back to the test images …

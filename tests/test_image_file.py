@@ -47,3 +47,28 @@ def test_bad_files_are_one_line(tmp_path, picture):
         assert "\n" not in str(caught.value)
     with pytest.raises(DatasetError, match="2-channel"):
         load_image_file(picture, (2, 16, 16))
+
+
+def test_a_photo_is_decoded_upright_and_its_faces_looked_for(tmp_path):
+    """decode_photo turns a photo by its EXIF orientation (as a phone's photo is shown); open_face_photo refuses one
+    that cannot work in one line and finds no face in a plain wall, whose centre crop is still offered."""
+    import numpy as np
+
+    from cvae.data.image_file import decode_photo, open_face_photo
+
+    array = np.zeros((40, 60, 3), np.uint8)
+    array[:, :30] = (255, 0, 0)  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.fromarray(array).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = decode_photo(tmp_path / "phone.jpg")
+    assert upright.shape == (60, 40, 3) and upright[5, 20, 0] > 200 and upright[55, 20, 0] < 60  # red on top
+    wall = np.zeros((200, 300, 3), np.uint8)
+    wall[:] = (30, 120, 90)
+    Image.fromarray(wall).save(tmp_path / "wall.png")
+    photo = open_face_photo(tmp_path / "wall.png", 16)
+    assert photo.faces == [] and photo.centre().shape == (3, 16, 16) and photo.name == "wall.png"
+    with pytest.raises(DatasetError, match="wall.png is 300×200 pixels, smaller than the model's 256×256"):
+        open_face_photo(tmp_path / "wall.png", 256)
+    with pytest.raises(DatasetError, match="does not exist"):
+        open_face_photo(tmp_path / "missing.png", 16)

@@ -23,6 +23,7 @@ from explorer.images import save_png
 from explorer.panels import GENERATIVE, Panel, label_word
 from explorer.widgets.attribute_rows import KEEP, OFF, ON, AttributeRow, StrengthSlider
 from explorer.widgets.attributes import group_attributes, presets_for, pretty
+from explorer.widgets.face_picker import AttributeDialog
 from explorer.widgets.face_views import FaceTile
 
 DEBOUNCE_MS = 30
@@ -63,6 +64,7 @@ class EditPanel(Panel):
         self.faces_from = FX.FaceSource(self.session, "to edit held-out test images", parent=self)
         self.faces_from.loaded.connect(self._test_set_loaded)
         self.faces_from.unavailable.connect(self._test_set_unavailable)
+        self.faces_from.chosen.connect(lambda face, context: self.set_faces(self.faces_from.opened, "file"))
         self.faces_from.folder_changed.connect(self._start_loading)
         self.session.judge_changed.connect(self._judge_changed)
         self.timer = self.debounce(DEBOUNCE_MS, self.apply_edit)
@@ -88,6 +90,11 @@ class EditPanel(Panel):
         self.open_button.setToolTip("Edit your own image files: centre square, resized as the model's data was")
         self.open_button.clicked.connect(self.open_files_dialog)
         top.addWidget(self.open_button)
+        self.own_button = QtWidgets.QPushButton("Photo's attributes…")
+        self.own_button.setToolTip("The attributes an opened photo is encoded under (the judge's reading): "
+                                   "correct them")
+        self.own_button.clicked.connect(lambda: self.own_attributes_dialog())
+        top.addWidget(self.own_button)
         top.addStretch(1)
         self.save_button = QtWidgets.QPushButton("Save PNG…")
         self.save_button.clicked.connect(self.save_dialog)
@@ -160,6 +167,7 @@ class EditPanel(Panel):
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.folder_row)
+        layout.addWidget(self.faces_from.picker)
         layout.addLayout(middle, 1)
 
     def _clear_rows(self) -> None:
@@ -263,6 +271,9 @@ class EditPanel(Panel):
         self.source_combo.setCurrentIndex(max(0, index))
         self.source_combo.blockSignals(False)
         self.count.setEnabled(self.source in ("test", "bundled"))
+        self.open_button.setToolTip(FX.open_tip(self.entry, "Edit"))
+        self.own_button.setVisible(self.entry is not None and self.entry.checkpoint.capabilities.takes_attributes)
+        self.own_button.setEnabled(self.source == "file")
 
     def _source_picked(self, index: int) -> None:
         source = self.source_combo.itemData(index)
@@ -328,12 +339,47 @@ class EditPanel(Panel):
         return True
 
     def open_files(self, paths) -> int:
-        """Edit these image files (labels: the best-reconstructing class, or the attributes as sampled); returns how
-        many could be read; the first problem is shown in the panel."""
+        """Edit these image files; returns how many are edited now. A face model's photo is found and aligned
+        (several faces or none: the picker strip asks, and the face joins when answered), its attributes the
+        judge's reading; a class model's file is labelled with the best-reconstructing class (explorer.faces).
+        The first problem is shown in the panel; the faces shown before stay."""
         faces, _ = self.faces_from.open_files(paths, keep=self.count.maximum())
         if faces:
             self.set_faces(self.faces_from.opened, "file")
         return len(faces)
+
+    def set_own_attributes(self, index: int, label: torch.Tensor) -> None:
+        """Opened photo `index` is encoded under `label` (the user's correction of the judge's reading) from now
+        on; re-encoded and re-edited."""
+        face = self.faces_from.opened[index]
+        face.label = torch.as_tensor(label).float().reshape(-1).clone()
+        face.note = "attributes: the judge's reading, corrected by hand"
+        face.description = face.description.split(" (")[0] + f" ({face.note})"
+        self.set_faces(self.faces_from.opened, "file")
+
+    def own_attributes_dialog(self, index: int | None = None, run: bool = True):
+        """The attributes of an opened photo (the first, or `index`; several opened: the one asked for) as check
+        boxes; OK makes them its own (set_own_attributes). Returns the dialog (not run when `run` is False)."""
+        opened = self.faces_from.opened
+        if self.source != "file" or not opened:
+            return None
+        if index is None:
+            index = 0
+            if len(opened) > 1 and run:
+                names = [f"{i + 1}: {face.description.split(' (')[0]}" for i, face in enumerate(opened)]
+                picked, ok = QtWidgets.QInputDialog.getItem(self, "Which photo", "Photo:", names, 0, False)
+                if not ok:
+                    return None
+                index = names.index(picked)
+        face = opened[index]
+        names = list(self.entry.checkpoint.label_names or self.rows)
+        dialog = AttributeDialog(names, face.label, f"Attributes of {face.description.split(' (')[0]}",
+                                 f"{face.note[0].upper()}{face.note[1:]}. The photo is encoded under these; the "
+                                 "rows on the left then edit from them." if face.note else "", self)
+        dialog.accepted.connect(lambda: self.set_own_attributes(index, dialog.values()))
+        if run:
+            dialog.exec()
+        return dialog
 
     def open_files_dialog(self) -> None:
         paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open images to edit", "", FX.IMAGE_FILTER)

@@ -3,11 +3,12 @@ encodings), encoded to their posterior means, and the N-step path between them (
 batched call and shown as a strip; export the strip as PNG or the path as an animated GIF.
 
 Endpoints come from the panel's FaceSource (explorer.faces) and carry their labels: a test image its own, a class
-model's file the class it reconstructs best under (the endpoint's class selector changes it), an attribute model's
-file or prior sample the attributes "as sampled" (cvae.latent.typical_attributes: each on where it is on for most of
-the test set, all off without data). With "Interpolate labels too" the label moves along the path with z (class
-labels as mixtures of one-hots); without it the whole path is decoded under endpoint A's label
-(cvae.latent.path_labels).
+model's file the class it reconstructs best under (the endpoint's class selector changes it), a face model's photo
+its face found and aligned like the training faces and the judge's reading of it (several faces or none: the picker
+strip under the endpoints asks), a prior sample the attributes "as sampled" (cvae.latent.typical_attributes: each on
+where it is on for most of the test set, all off without data); an attribute endpoint's Attributes… corrects them.
+With "Interpolate labels too" the label moves along the path with z (class labels as mixtures of one-hots); without
+it the whole path is decoded under endpoint A's label (cvae.latent.path_labels).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cvae import latent as L
 from explorer import faces as FX
 from explorer.images import ImageView, save_png, to_uint8
 from explorer.panels import GENERATIVE, Panel, label_word
+from explorer.widgets.face_picker import AttributeDialog
 from explorer.widgets.face_views import EndpointBox, FaceBrowser
 
 DEBOUNCE_MS = 30
@@ -55,6 +57,7 @@ class InterpolatePanel(Panel):
         self.faces_from.loaded.connect(self._test_set_loaded)
         self.faces_from.unavailable.connect(lambda message: self._fallback_endpoints())
         self.faces_from.folder_changed.connect(self._start_loading)
+        self.faces_from.chosen.connect(lambda face, which: self.set_endpoint(which, face))
         self.timer = self.debounce(DEBOUNCE_MS, self.update_path)
         self._build()
         self.setEnabled(False)
@@ -67,6 +70,7 @@ class InterpolatePanel(Panel):
             box.generate_button.clicked.connect(lambda checked=False, w=which: self.use_generated(w))
             box.class_combo.currentIndexChanged.connect(lambda index, w=which: self._class_changed(w))
             box.seed.valueChanged.connect(lambda value, w=which: self._seed_changed(w))
+            box.attributes_button.clicked.connect(lambda checked=False, w=which: self.attributes_dialog(w))
 
         controls = QtWidgets.QHBoxLayout()
         controls.addWidget(QtWidgets.QLabel("Steps:"))
@@ -129,6 +133,7 @@ class InterpolatePanel(Panel):
         for box in self.boxes:
             ends.addWidget(box, 1)
         layout.addLayout(ends)
+        layout.addWidget(self.faces_from.picker)
         layout.addLayout(controls)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.caption)
@@ -165,6 +170,8 @@ class InterpolatePanel(Panel):
             box.seed.setEnabled(caps.variational)
             box.generate_button.setToolTip("A prior sample z ~ N(0, I) with this seed" if caps.variational else
                                            "This model has no prior to sample from (it is not variational)")
+            box.open_button.setToolTip(FX.open_tip(entry, "Start from"))
+            box.attributes_button.setVisible(caps.takes_attributes)
         self.boxes[1].seed.setValue(1)
         self.interpolate_labels.setEnabled(caps.conditional)
         self._building = False
@@ -261,12 +268,38 @@ class InterpolatePanel(Panel):
         self.set_endpoint(which, FX.generated_face(self.entry, seed, label), user=user)
 
     def open_file(self, which: int, path: str | os.PathLike) -> bool:
-        """Endpoint `which` becomes the image file `path`; False (and a message in the panel) if it cannot."""
-        faces, errors = self.faces_from.open_files([path])
-        if errors:
+        """Endpoint `which` becomes the image file `path` (a face model's photo: its face aligned, the judge's
+        reading as its attributes); False if it cannot (the message is in the panel) or not yet: a photo with
+        several faces or none waits in the picker strip, and the endpoint is set when the user answers."""
+        faces, errors = self.faces_from.open_files([path], context=which)
+        if errors or not faces:
             return False
         self.set_endpoint(which, faces[0])
         return True
+
+    def set_endpoint_attributes(self, which: int, label: torch.Tensor) -> None:
+        """Endpoint `which` is encoded and decoded under these attributes (the user's correction) from now on."""
+        face = self.endpoints[which]
+        note = "attributes: set by hand"
+        self.set_endpoint(which, FX.Face(f"{face.description.split(' (')[0]} ({note})",
+                                         torch.as_tensor(label).float().reshape(-1).clone(), image=face.image,
+                                         z=face.z, kind=face.kind, note=note))
+
+    def attributes_dialog(self, which: int, run: bool = True):
+        """Endpoint `which`'s attributes as check boxes; OK sets them (set_endpoint_attributes). Returns the dialog
+        (not run when `run` is False)."""
+        face = self.endpoints[which]
+        if face is None or face.label is None or not self.entry.checkpoint.capabilities.takes_attributes:
+            return None
+        names = list(self.entry.checkpoint.label_names or [str(i) for i in range(len(face.label))])
+        note = face.note or "attributes: the endpoint's own labels"
+        dialog = AttributeDialog(names, face.label, f"Attributes of endpoint {ENDS[which]}",
+                                 f"{note[0].upper()}{note[1:]}. The endpoint is encoded and decoded under these.",
+                                 self)
+        dialog.accepted.connect(lambda: self.set_endpoint_attributes(which, dialog.values()))
+        if run:
+            dialog.exec()
+        return dialog
 
     def open_file_dialog(self, which: int) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, f"Open an image for endpoint {ENDS[which]}", "",

@@ -120,6 +120,11 @@ class EndpointBox(QtWidgets.QGroupBox):
         self.class_combo = QtWidgets.QComboBox()
         self.class_combo.setToolTip("The label this endpoint is encoded and decoded under")
         more.addWidget(self.class_combo)
+        self.attributes_button = QtWidgets.QPushButton("Attributes…")
+        self.attributes_button.setToolTip("The attributes this endpoint is encoded and decoded under (an opened "
+                                          "photo: the judge's reading): see and correct them")
+        self.attributes_button.hide()
+        more.addWidget(self.attributes_button)
         right.addLayout(more)
         layout.addLayout(right, 1)
 
