@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Drive the explorer in a real X window (Xvfb) the way a hand does, and keep screenshots of each step:
-#   bash scripts/try_real_window.sh [OUT_DIR]      (needs: apt-get install xvfb xdotool imagemagick)
+#   bash scripts/try_real_window.sh [OUT_DIR]      (needs: apt-get install xvfb xdotool imagemagick, and for Qt's
+#   xcb plugin libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxkbcommon-x11-0)
 # Moves then clicks twice on the map (two pins), drags a sweep, presses 7 (pins and backdrop re-decoded as 7s).
+# Then it pastes a face into a photo (a held-out CelebA-HQ face with CVAE_DATA_DIR set, else one the bundled model
+# draws; or PHOTO=your.jpg with one face), opens the face model's Edit panel, opens the photo through the real
+# file dialog and checks (scripts/real_window_photo.py) that the window shows the face aligned like the training
+# faces, prints the bundled judge's reading of it and screenshots the "Photo's attributes…" dialog, whose ticks must
+# be that reading; then opens a plain wall: "No face found", with the centre crop offered. The status is 1 when the
+# aligned-crop check fails.
 # Coordinates assume the default 1360x860 window at the top-left of the screen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +40,33 @@ xdotool windowfocus "$WINDOW"; xdotool key 7; sleep 1
 import -window root "$OUT/4-digit-7.png"
 echo "screenshots in $OUT: 1-start, 2-two-pins (two pins in the strip), 3-after-sweep (no third pin, view not moved),"
 echo "4-digit-7 (pins, preview and backdrop decoded as 7s)"
+
+# ----- a photo opened in Edit (issue 19 item 1) -----
+.venv/bin/python scripts/real_window_photo.py make "$OUT"
+if [ -n "${PHOTO:-}" ]; then rm -f "$OUT/original-crop.png"; else PHOTO=$OUT/photo.png; fi
+PHOTO=$(realpath "$PHOTO")
+kill $APP 2>/dev/null || true; wait $APP 2>/dev/null || true
+.venv/bin/cvae-explorer --size 1360x860 --model celeba-beta --panel edit >"$OUT/app-edit.log" 2>&1 &
+APP=$!
+for _ in $(seq 1 60); do xdotool search --name '^cVAE Explorer$' >/dev/null 2>&1 && break; sleep 0.5; done
+sleep ${SETTLE:-8}
+open_in_edit() {  # Open images… (top bar), then the file name typed into Qt's own file dialog once it has focus
+  xdotool mousemove 703 64; sleep 0.3; xdotool click 1
+  DIALOG=$(xdotool search --sync --onlyvisible --name '^Open images to edit$' | head -1)
+  sleep 1; xdotool windowfocus --sync "$DIALOG"; sleep 0.5
+  xdotool type --delay 20 "$1"; sleep 0.3; xdotool key Return; sleep 3
+}
+open_in_edit "$PHOTO"
+import -window root "$OUT/5-edit-photo.png"
+STATUS=0
+.venv/bin/python scripts/real_window_photo.py check "$OUT/5-edit-photo.png" "$PHOTO" | tee "$OUT/photo-check.txt" \
+  || STATUS=1
+xdotool mousemove 828 64; sleep 0.3; xdotool click 1; sleep 2  # Photo's attributes…: the judge's reading, ticked
+import -window root "$OUT/6-photo-attributes.png"
+xdotool key Escape; sleep 1
+open_in_edit "$(realpath "$OUT/wall.png")"
+import -window root "$OUT/7-no-face.png"
+echo "5-edit-photo (the photo's face aligned: Original | Reconstruction | Edited, 'attributes: as the judge reads"
+echo "this photo'), 6-photo-attributes (the judge's reading ticked; compare photo-check.txt), 7-no-face (the wall:"
+echo "'No face found', Use the centre crop / Skip)"
+exit $STATUS
