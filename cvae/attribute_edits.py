@@ -52,6 +52,24 @@ def implied_labels(labels: torch.Tensor, attribute: int, value: float, rows: tor
     return edited, partners
 
 
+def implied_edit(labels: torch.Tensor, values: dict[int, float], rows: torch.Tensor,
+                 threshold: float = IMPLIED_THRESHOLD) -> tuple[torch.Tensor, dict[int, float]]:
+    """`labels` (N, A) with several attributes set at once ({attribute: value}), each with its partners
+    (implied_labels, in the order given: where two set attributes imply the same partner, the later one's value
+    stands); an attribute set in `values` always keeps its own value, never a partner's. Returns (edited labels,
+    {partner: the value it was set to} for the partners set, those in `values` left out)."""
+    edited = labels.float().clone()
+    implied: dict[int, float] = {}
+    for attribute, value in values.items():
+        edited, partners = implied_labels(edited, attribute, value, rows, threshold)
+        for partner in partners:
+            if partner not in values and len(edited) and bool((edited[:, partner] == edited[0, partner]).all()):
+                implied[partner] = float(edited[0, partner])  # set alike for every row (not: no row to read)
+    for attribute, value in values.items():
+        edited[:, attribute] = value
+    return edited, implied
+
+
 def attribute_directions(means: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """(A, D): for each attribute the latent vector that adds it, from codes `means` (N, D) of faces with
     attributes `labels` (N, A): the coefficients of the least-squares fit means ≈ labels · W + b, i.e. each

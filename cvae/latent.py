@@ -50,16 +50,23 @@ def decode(model: GenerativeModel, z, labels=None) -> torch.Tensor:
     return model.decode(as_latent(z, model), labels)
 
 
-@torch.no_grad()
-def sample_prior(model: GenerativeModel, count: int, labels=None, temperature: float = 1.0,
-                 seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images decoded from z ~ N(0, temperature² I), and the z used; a seed makes it repeatable."""
+def prior_codes(model: GenerativeModel, count: int, temperature: float = 1.0,
+                seed: int | None = None) -> torch.Tensor:
+    """`count` codes z ~ N(0, temperature² I) on the model's device; a seed makes them repeatable (the very codes
+    sample_prior decodes with that seed)."""
     generator = torch.Generator(device=_device(model))
     if seed is not None:
         generator.manual_seed(seed)
     else:
         generator.seed()
-    z = torch.randn((count, model.latent_dim), generator=generator, device=_device(model)) * temperature
+    return torch.randn((count, model.latent_dim), generator=generator, device=_device(model)) * temperature
+
+
+@torch.no_grad()
+def sample_prior(model: GenerativeModel, count: int, labels=None, temperature: float = 1.0,
+                 seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images decoded from z ~ N(0, temperature² I), and the z used; a seed makes it repeatable."""
+    z = prior_codes(model, count, temperature, seed)
     return model.decode(z, labels), z
 
 

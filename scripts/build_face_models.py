@@ -4,6 +4,7 @@
     python scripts/build_face_models.py --data-dir ../shared/data-full --only judge
     python scripts/build_face_models.py --data-dir ../shared/data-full --only judge2   # the low-pass judge
     python scripts/build_face_models.py --data-dir ../shared/data-full --only face --evaluate-only
+    python scripts/build_face_models.py --data-dir ../shared/data-full --directions-only  # add directions only
 
 The loader's held-out rule splits the 30,000 faces into 27,000 training and 3,000 held-out faces. The judge trains
 on training faces 1–25,000 and tunes its per-attribute thresholds on training faces 25,001–27,000 (on another
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cvae.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from cvae.data import ImageDataset, load_dataset  # noqa: E402
-from cvae.derived import ATTRIBUTE_ROWS, SAMPLE_FACES, derive  # noqa: E402
+from cvae.derived import ATTRIBUTE_ROWS, DIRECTION_FACES, SAMPLE_FACES, add_attribute_directions, derive  # noqa: E402
 from cvae.metrics import (attribute_accuracy, attribute_control, edit_control, generated_batches,  # noqa: E402
                           labels_like, mean_loss_terms, sharpness)
 from cvae.models import AttributeJudgeConfig, BetaCVAEConfig, build_model  # noqa: E402
@@ -92,8 +93,9 @@ def attach_face_support(checkpoint, model, train, held_out, faces: int = SAMPLE_
                         rows: int = ATTRIBUTE_ROWS) -> None:
     """What the face panels need without a data folder, all derived, no image (cvae.derived, what the training
     loop's save writes too): the encodings (posterior means) and attributes of a few held-out faces for Interpolate
-    and Edit, training attribute rows and rates for Generate's "sample attributes like the data", and the held-out
-    faces' encodings; of the weights shipped (`model`, the half-precision file loaded back)."""
+    and Edit, training attribute rows and rates for Generate's "sample attributes like the data" (and implied edits),
+    the held-out faces' encodings and the attribute directions of the training faces' encodings; of the weights
+    shipped (`model`, the half-precision file loaded back)."""
     checkpoint.derived = derive(model, train, held_out, sample_faces=faces, attribute_rows=rows).to_dict()
 
 
@@ -148,6 +150,10 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="judge,face")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="measure the files already in --out again (no training)")
+    parser.add_argument("--directions-only", action="store_true",
+                        help="give the face file in --out the latent attribute directions of its training faces "
+                             "(cvae.derived.add_attribute_directions), every other entry kept as it is; no "
+                             "training, no measuring")
     parser.add_argument("--device", default="cpu",
                         help="cpu (the bundled files; bfloat16 autocast), cuda[:N] or auto (mixed precision on CUDA)")
     parser.add_argument("--face-epochs", type=int, help="epochs of the β-CVAE (default: the recipe's)")
@@ -160,6 +166,12 @@ def main(argv=None) -> int:
     unknown = sorted(set(keys) - set(RECIPES))
     if unknown:
         parser.error(f"unknown model {', '.join(unknown)}; expected {', '.join(RECIPES)}")
+    if args.directions_only:
+        path = args.out / RECIPES["face"].name
+        derived = add_attribute_directions(path, args.data_dir)
+        print(f"{path}: attribute directions {tuple(derived.attribute_directions.shape)} from the first "
+              f"{DIRECTION_FACES} training faces", flush=True)
+        return 0
     train = load_dataset("celeba", args.data_dir, "train")
     held_out = load_dataset("celeba", args.data_dir, "test")
     args.out.mkdir(parents=True, exist_ok=True)

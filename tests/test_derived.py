@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cvae.attribute_edits import attribute_directions
 from cvae.checkpoint import load_checkpoint, read_checkpoint_dict
 from cvae.data import ImageDataset
 from cvae.derived import Derived, derive
@@ -63,7 +64,46 @@ def test_a_face_model_trained_by_the_trainer_ships_what_the_face_panels_need(fac
     assert derived.test_encodings.shape == (60, 8) and torch.equal(derived.test_labels, test.labels)
     raw = read_checkpoint_dict(path)["derived"]  # the keys on disk the bundled files have always used
     assert sorted(raw) == sorted(["test_encodings", "test_labels", "sample_means", "sample_labels",
-                                  "attribute_rows", "attribute_rates"])
+                                  "attribute_rows", "attribute_rates", "attribute_directions"])
+
+
+def test_directions_are_attribute_directions_of_the_training_faces_means(face_run):
+    trainer, path, train, _ = face_run
+    loaded = load_checkpoint(path)
+    raw = read_checkpoint_dict(path)["derived"]["attribute_directions"]
+    assert raw.dtype == torch.half and raw.shape == (40, 8)  # (A, latent), half precision on disk
+    means = encode_means(trainer.model.eval(), train.images, train.labels)  # all 40 (fewer than the 3,000 used)
+    assert torch.equal(raw, attribute_directions(means, train.labels).half())
+    assert torch.equal(Derived.of(loaded).attribute_directions, raw.float())  # read back typed
+    few = derive(trainer.model, train, None, direction_faces=25)  # only the first faces count
+    assert torch.equal(few.attribute_directions,
+                       attribute_directions(means[:25], train.labels[:25]).half())
+    digits_model = build_model(ConditionalVAEConfig(**TINY))  # class labels: no directions
+    assert derive(digits_model, digits("train", 4), digits("test", 4)).attribute_directions is None
+
+
+def test_an_old_file_gains_directions_from_a_data_folder_and_keeps_the_rest(tmp_path, monkeypatch):
+    from cvae.derived import add_attribute_directions
+    from tests.formats import make_celeba_hq
+    from tests.test_explorer_interpolate import face_checkpoint
+
+    root = tmp_path / "data"
+    make_celeba_hq(root / "celebahq64", count=40, size=16)
+    monkeypatch.setenv("CVAE_CACHE_DIR", str(tmp_path / "cache"))
+    rows = (torch.rand(30, 40) < 0.3).to(torch.uint8)
+    path = face_checkpoint(tmp_path / "old.pt", derived={"attribute_rows": rows})
+    before = read_checkpoint_dict(path)
+    derived = add_attribute_directions(path, root)
+    after = read_checkpoint_dict(path)
+    from cvae.data import load_dataset
+    train = load_dataset("celeba", root, "train", image_size=16, cache_dir=False)
+    model = load_checkpoint(path).model
+    expected = attribute_directions(encode_means(model, train.images, train.labels), train.labels).half()
+    assert torch.equal(after["derived"]["attribute_directions"], expected)
+    assert torch.equal(derived.attribute_directions, expected) and torch.equal(derived.attribute_rows, rows)
+    assert torch.equal(after["derived"]["attribute_rows"], rows)
+    assert sorted(after) == sorted(before) and after["metrics"] == before["metrics"]
+    assert all(torch.equal(after["state_dict"][k], v) for k, v in before["state_dict"].items())
 
 
 def test_the_face_panels_find_them_without_a_data_folder(face_run, qtbot, monkeypatch):
@@ -163,9 +203,9 @@ def test_derive_follows_capabilities_and_leaves_the_generators_and_mode_alone():
 
 
 def test_the_dictionary_on_disk_round_trips_and_the_bundled_files_read_typed():
-    entries = {"test_encodings": torch.randn(4, 2), "test_labels": torch.arange(4), "attribute_directions": "new"}
+    entries = {"test_encodings": torch.randn(4, 2), "test_labels": torch.arange(4), "a_newer_entry": "new"}
     derived = Derived.from_dict(entries)
-    assert derived.extra == {"attribute_directions": "new"} and derived.sample_means is None
+    assert derived.extra == {"a_newer_entry": "new"} and derived.sample_means is None
     assert derived.to_dict().keys() == entries.keys()
     assert Derived.from_dict({"attribute_rates": [0.5, 0.25], "sample_means": "not a tensor"}).sample_means is None
     assert not Derived.from_dict(None)

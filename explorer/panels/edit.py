@@ -1,7 +1,10 @@
 """Edit: real images encoded under their own labels and decoded under edited ones. Attribute models get a keep / on /
 off switch and a strength slider (−1 … 2) per attribute, and the seed report's presets where the model has those
 attributes; class models a target class and a strength. Each face is shown as original | reconstruction (its own
-labels) | edited, with a face judge's reading of the edited attributes under it when the window has a judge.
+labels) | edited, with a face judge's reading of the edited attributes under it when the window has a judge. An
+attribute edit goes by label, by latent attribute direction or both (the rows' values are the target; the arithmetic
+is cvae.attribute_edits.edit_inputs), optionally with its related attributes (implied_edit on the checkpoint's
+training attribute rows), the ones that set listed; a checkpoint without directions keeps to labels, saying why.
 
 Faces come from the panel's FaceSource (explorer.faces): the first K held-out test images of the session's data
 folder, image files the user opens, or (no data folder) the encodings a checkpoint ships, whose decodes stand in for
@@ -17,12 +20,14 @@ from pathlib import Path
 import torch
 from PySide6 import QtCore, QtWidgets
 
+from cvae import attribute_edits as AE
 from cvae import latent as L
 from explorer import faces as FX
 from explorer.images import save_png
 from explorer.panels import GENERATIVE, Panel, label_word
 from explorer.widgets.attribute_rows import KEEP, OFF, ON, AttributeRow, StrengthSlider
 from explorer.widgets.attributes import group_attributes, presets_for, pretty
+from explorer.widgets.edit_mode import EditModeBox, edit_support
 from explorer.widgets.face_picker import AttributeDialog
 from explorer.widgets.face_views import FaceTile
 
@@ -53,6 +58,10 @@ class EditPanel(Panel):
         self.edited: torch.Tensor | None = None
         self.edited_labels: torch.Tensor | None = None
         self.readings: tuple[torch.Tensor, torch.Tensor] | None = None   # judge on reconstructions, on edits
+        self.decoded: tuple[torch.Tensor, torch.Tensor] | None = None    # (codes, labels) the edits decoded from
+        self.implied: dict[str, float] = {}            # attributes "adjust related attributes" set, and to what
+        self.directions: torch.Tensor | None = None    # (A, latent) the checkpoint's attribute directions
+        self.implied_rows: torch.Tensor | None = None  # (R, A) its training attribute rows (related attributes)
         self.decodes = 0                # batched decodes of the edited faces: one per change
         self.rows: dict[str, AttributeRow] = {}
         self.tiles: list[FaceTile] = []
@@ -118,6 +127,9 @@ class EditPanel(Panel):
         self.reset_button.clicked.connect(self.reset)
         preset_row.addWidget(self.reset_button)
         controls.addLayout(preset_row)
+        self.edit_mode = EditModeBox()  # label / direction / both, related attributes (cvae.attribute_edits)
+        self.edit_mode.changed.connect(self.schedule)
+        controls.addWidget(self.edit_mode)
         self.class_box = QtWidgets.QWidget()
         class_form = QtWidgets.QFormLayout(self.class_box)
         class_form.setContentsMargins(0, 0, 0, 0)
@@ -250,6 +262,10 @@ class EditPanel(Panel):
             self.preset_combo.addItem(title, title)
         for widget in (self.preset_label, self.preset_combo, self.reset_button):
             widget.setVisible(attributes)
+        self.directions, self.implied_rows = edit_support(entry.checkpoint) if attributes else (None, None)
+        self.edit_mode.set_support(self.directions is not None, self.implied_rows is not None)
+        self.edit_mode.setVisible(attributes)
+        self.implied = {}
         self._building = False
         self._update_sources()
         if self.faces_from.bundled:
@@ -459,16 +475,33 @@ class EditPanel(Panel):
         """{attribute: the value every face gets} for the rows not kept (on: the strength, off: 0)."""
         return {name: row.value() for name, row in self.rows.items() if row.state != KEEP}
 
+    def set_edit_mode(self, mode: str) -> None:
+        """Edit by "label", "direction" or "both" (cvae.attribute_edits.edit_inputs); a checkpoint without
+        directions refuses the last two with the reason. Decoded after the debounce."""
+        self.edit_mode.set_mode(mode)
+
+    def set_adjust_related(self, on: bool) -> None:
+        """Also set the attributes implied by each edited one (cvae.attribute_edits.implied_edit)."""
+        self.edit_mode.set_adjust_related(on)
+
     def edit_labels(self, labels: torch.Tensor | None = None) -> torch.Tensor | None:
         """The faces' own labels (K, label_dim) with the edits applied (cvae.latent.edited_labels for attributes,
+        with "adjust related attributes" cvae.attribute_edits.implied_edit, whose partners land in `implied`;
         toward_class for a class target): the same values where nothing is changed."""
         labels = self.labels if labels is None else labels
         if labels is None:
             return None
         caps = self.entry.checkpoint.capabilities
         if caps.takes_attributes:
-            names = self.entry.checkpoint.label_names or list(self.rows)
-            return L.edited_labels(labels, names, self.attribute_values())
+            names = list(self.entry.checkpoint.label_names or self.rows)
+            values = self.attribute_values()
+            self.implied = {}
+            if values and self.edit_mode.adjust_related():
+                edited, implied = AE.implied_edit(labels, {names.index(n): v for n, v in values.items()},
+                                                  self.implied_rows)
+                self.implied = {names[j]: value for j, value in implied.items()}
+                return edited
+            return L.edited_labels(labels, names, values)
         if caps.takes_class:
             return L.toward_class(labels, self.target_combo.currentData(), self.class_strength.value())
         return labels.clone()
@@ -488,7 +521,12 @@ class EditPanel(Panel):
         if self.model is None or self.z is None:
             return None
         self.edited_labels = self.edit_labels()
-        self.edited = L.decode(self.model, self.z, self.edited_labels)
+        if self.entry.checkpoint.capabilities.takes_attributes:  # by label, direction or both, at the rows' values
+            self.decoded = AE.edit_inputs(self.z, self.labels, self.edited_labels, self.edit_mode.mode(),
+                                          self.directions)
+        else:
+            self.decoded = (self.z, self.edited_labels)
+        self.edited = L.decode(self.model, *self.decoded)
         self.decodes += 1
         edited_readings = self._judge(self.edited)
         if self.readings is not None and edited_readings is not None:
@@ -507,6 +545,10 @@ class EditPanel(Panel):
             edit = ", ".join(f"{pretty(n)} {self.rows[n].state}"
                              + (f" ×{self.rows[n].strength.value():.2f}" if self.rows[n].state == ON else "")
                              for n in changed) or "no edit (every attribute kept)"
+            if changed:
+                edit += f" (by {self.edit_mode.mode()})"
+            also = self.edit_mode.show_implied(self.implied)
+            edit += f"; {also}" if also else ""
         self.caption.setText(f"{len(self.faces)} {what}; {edit}")
         return self.edited
 

@@ -1,7 +1,9 @@
 """Generate: a grid of samples for a chosen class (or unconditional samples), with temperature and seed; for
 attribute (face) models, 40 grouped attribute toggles (on / off / as sampled) and presets, the unforced attributes
-drawn like the data (cvae.latent.labels_like_data); for the autoencoder, test images of the session's data folder
-(loaded off the GUI thread) beside their reconstructions. Save the grid as PNG."""
+drawn like the data (cvae.latent.labels_like_data), the forced ones applied by label, by latent attribute direction
+(the prior's codes moved along the checkpoint's directions) or both, at a strength, optionally with their related
+attributes (cvae.attribute_edits: edit_inputs, implied_edit); for the autoencoder, test images of the session's data
+folder (loaded off the GUI thread) beside their reconstructions. Save the grid as PNG."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from pathlib import Path
 import torch
 from PySide6 import QtCore, QtWidgets
 
+from cvae import attribute_edits as AE
 from cvae import latent as L
 from cvae.data import DATA_DIR_ENV
 from cvae.derived import Derived
 from explorer.images import ImageView, save_png
 from explorer.panels import GENERATIVE, Panel, label_word, takes_class
+from explorer.widgets.attribute_rows import StrengthSlider
 from explorer.widgets.attribute_toggles import AttributeToggles
+from explorer.widgets.edit_mode import EditModeBox, edit_support
 
 DECODE_DELAY_MS = 30  # toggles and presets within this time make one decode
 
@@ -95,15 +100,34 @@ class GeneratePanel(Panel):
         self.caption.setStyleSheet("color: #666")
 
         self.toggles = AttributeToggles()
-        self.toggles.setMinimumWidth(330)
-        self.toggles.setMaximumWidth(420)
         self.toggles.changed.connect(self._schedule)
-        self.toggles.hide()
+        # how forced attributes are applied to the prior samples: label / direction / both, strength, related ones
+        self.edit_mode = EditModeBox()
+        self.edit_mode.changed.connect(self._schedule)
+        self.strength = StrengthSlider(1.0)
+        self.strength.setToolTip("How far a forced attribute moves each sample: 1 is the attribute as in the data "
+                                 "(by label: its value; by direction: one direction's length per unit of change)")
+        self.strength.changed.connect(self._schedule)
+        self.directions: torch.Tensor | None = None    # (A, latent) the checkpoint's attribute directions
+        self.implied_rows: torch.Tensor | None = None  # (R, A) its training attribute rows
+        self.implied: dict[str, float] = {}            # attributes "adjust related attributes" set, and to what
+        self.attribute_box = QtWidgets.QWidget()
+        self.attribute_box.setMinimumWidth(330)
+        self.attribute_box.setMaximumWidth(420)
+        side = QtWidgets.QVBoxLayout(self.attribute_box)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self.edit_mode)
+        strength_row = QtWidgets.QHBoxLayout()
+        strength_row.addWidget(QtWidgets.QLabel("Strength:"))
+        strength_row.addWidget(self.strength, 1)
+        side.addLayout(strength_row)
+        side.addWidget(self.toggles, 1)
+        self.attribute_box.hide()
         self.decodes = 0  # batched decodes so far (one per change, however many widgets moved)
         self.decode_timer = self.debounce(DECODE_DELAY_MS, self.generate)
 
         body = QtWidgets.QHBoxLayout()
-        body.addWidget(self.toggles)
+        body.addWidget(self.attribute_box)
         body.addWidget(self.view, 1)
         layout = QtWidgets.QVBoxLayout(self)
         layout.addLayout(controls)
@@ -140,13 +164,16 @@ class GeneratePanel(Panel):
         if entry is None:
             self.view.set_image(None)
             self.caption.setText("")
-            self.toggles.hide()
+            self.attribute_box.hide()
             return
         self._building = True
         attributes = self.mode == "attributes"
-        self.toggles.setVisible(attributes)
+        self.attribute_box.setVisible(attributes)
         if attributes:
             self.toggles.set_names(entry.checkpoint.label_names)
+        self.directions, self.implied_rows = edit_support(entry.checkpoint) if attributes else (None, None)
+        self.edit_mode.set_support(self.directions is not None, self.implied_rows is not None)
+        self.implied = {}
         self.digit_combo.clear()
         word = label_word(entry)
         self.digit_label.setText(f"{word.capitalize()}:")
@@ -212,14 +239,7 @@ class GeneratePanel(Panel):
         temperature = self.temperature.value()
         labels = None
         if self.mode == "attributes":
-            count, columns = n * n, n
-            generator = torch.Generator().manual_seed(seed + 1)  # not z's generator: toggles keep the same faces
-            labels, source = self.attribute_rows(count, generator)
-            forced = self.toggles.state()
-            labels = L.edited_labels(labels, self.entry.checkpoint.label_names,
-                                     {name: 1.0 if on else 0.0 for name, on in forced.items()})
-            shown = ", ".join(f"{'+' if on else '−'}{name}" for name, on in forced.items()) or "nothing forced"
-            what = f"{count} faces ({shown}; {source})"
+            return self._generate_faces(n, seed, temperature)
         elif self.mode == "conditional":
             digit = self.digit_combo.currentData()
             if digit == ALL_DIGITS:
@@ -238,6 +258,52 @@ class GeneratePanel(Panel):
         images, _ = L.sample_prior(self.model, count, labels, temperature=temperature, seed=seed)
         self.decodes += 1
         self._show(images, columns, f"{what}, temperature {temperature:g}, seed {seed}")
+        return self.grid
+
+    def set_edit_mode(self, mode: str) -> None:
+        """Apply forced attributes by "label", "direction" or "both" (cvae.attribute_edits.edit_inputs); a
+        checkpoint without directions refuses the last two with the reason. Redrawn after the debounce."""
+        self.edit_mode.set_mode(mode)
+
+    def set_adjust_related(self, on: bool) -> None:
+        """Also set the attributes implied by each forced one (cvae.attribute_edits.implied_edit)."""
+        self.edit_mode.set_adjust_related(on)
+
+    def face_inputs(self, n: int, seed: int, temperature: float):
+        """What a face grid decodes: (codes, labels, the drawn labels, where they came from). The prior's codes
+        (seed) and attribute rows drawn like the data (seed + 1: toggles keep the same faces) are edited toward the
+        forced attributes (and with "adjust related attributes" their partners) by the mode and strength chosen."""
+        count = n * n
+        generator = torch.Generator().manual_seed(seed + 1)  # not z's generator: toggles keep the same faces
+        drawn, source = self.attribute_rows(count, generator)
+        names = list(self.entry.checkpoint.label_names)
+        values = {name: 1.0 if on else 0.0 for name, on in self.toggles.state().items()}
+        self.implied = {}
+        if values and self.edit_mode.adjust_related():
+            target, implied = AE.implied_edit(drawn, {names.index(k): v for k, v in values.items()},
+                                              self.implied_rows)
+            self.implied = {names[j]: value for j, value in implied.items()}
+        else:
+            target = L.edited_labels(drawn, names, values)
+        z = L.prior_codes(self.model, count, temperature, seed)
+        codes, labels = AE.edit_inputs(z, drawn.to(z.device), target.to(z.device), self.edit_mode.mode(),
+                                       self.directions, self.strength.value())
+        return codes, labels, drawn, source
+
+    def _generate_faces(self, n: int, seed: int, temperature: float) -> torch.Tensor:
+        codes, labels, _, source = self.face_inputs(n, seed, temperature)
+        self.decode_timer.stop()
+        images = L.decode(self.model, codes, labels)
+        self.decodes += 1
+        forced = self.toggles.state()
+        shown = ", ".join(f"{'+' if on else '−'}{name}" for name, on in forced.items()) or "nothing forced"
+        how = ""
+        if forced:
+            how = f", by {self.edit_mode.mode()}" + (f" ×{self.strength.value():.2f}"
+                                                   if self.strength.value() != 1.0 else "")
+        also = self.edit_mode.show_implied(self.implied)
+        what = f"{n * n} faces ({shown}{how}{'; ' + also if also else ''}; {source})"
+        self._show(images, n, f"{what}, temperature {temperature:g}, seed {seed}")
         return self.grid
 
     def _show(self, images: torch.Tensor, columns: int, caption: str) -> None:
