@@ -26,6 +26,8 @@ from tests.formats import make_mnist
 from trainer.callbacks import MetricsLog
 from trainer.cli import main
 
+pytestmark = pytest.mark.slow  # real processes killed mid-write: seconds each
+
 ROOT = Path(__file__).parents[1]
 TINY = ["--conv-channels", "4,8", "--hidden-dim", "16", "--batch-size", "16", "--device", "cpu", "--quiet",
         "--seed", "1"]

@@ -31,8 +31,9 @@ from trainer import TrainConfig, Trainer
 from trainer.callbacks import MetricsLog
 from trainer.distributed import World, check_batch_size, training_device
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="this PyTorch build has no torch.distributed with Gloo")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                 reason="this PyTorch build has no torch.distributed with Gloo")]
 
 SMALL = dict(image_size=(28, 28), conv_channels=(4, 8), hidden_dim=32)
 TRAIN, TEST, BATCH = 64, 16, 16  # 4 global batches per epoch, 8 images per process and step

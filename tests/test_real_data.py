@@ -51,6 +51,7 @@ def test_real_celeba_hq_faces():
 
 
 @needs("MNIST/raw")
+@pytest.mark.slow  # an epoch on 20,000 real digits
 def test_one_epoch_of_real_training_beats_the_untrained_model(mnist, tmp_path):
     train, test = mnist
     torch.manual_seed(0)
