@@ -169,14 +169,19 @@ def _column(names: list[str], name: str) -> int:
 
 
 @torch.no_grad()
-def attribute_accuracy(judge, data: ImageDataset, batch_size: int = 500) -> dict:
+def attribute_accuracy(judge, data: ImageDataset, batch_size: int = 500, on_batch: OnBatch = None) -> dict:
     """The judge on labelled faces: per attribute its accuracy, balanced accuracy and the data's positive rate, and
     the means over attributes (plus what always answering each attribute's majority gives, for scale)."""
     from cvae.models.attribute_judge import balanced_accuracy
 
     _judge_columns(judge, data.label_names)
     judge.eval()
-    predicted = judge.predict(data.images.float() / 255, batch_size).cpu()
+    tick = _Ticker(on_batch)
+    chunks = []
+    for start in range(0, len(data.images), batch_size):  # one judge batch at a time, so a cancel lands in one
+        chunks.append(judge.predict(data.images[start:start + batch_size].float() / 255, batch_size).cpu())
+        tick(chunks[-1].shape[0])
+    predicted = torch.cat(chunks) if chunks else torch.zeros(0, len(data.label_names), dtype=torch.bool)
     truth = data.labels.bool().cpu()
     accuracy = (predicted == truth).float().mean(0)
     balanced = balanced_accuracy(predicted, truth)
@@ -187,10 +192,33 @@ def attribute_accuracy(judge, data: ImageDataset, batch_size: int = 500) -> dict
             "majority_accuracy": float(torch.maximum(rates, 1 - rates).mean()), "per_attribute": per_attribute}
 
 
-def _decode_in_batches(model: GenerativeModel, z: torch.Tensor, labels: torch.Tensor, batch_size: int):
+class _Ticker:
+    """Counts images over several passes and calls on_batch(done so far) after each batch (progress and cancel)."""
+
+    def __init__(self, on_batch: OnBatch):
+        self.on_batch, self.done = on_batch, 0
+
+    def __call__(self, images: int) -> None:
+        self.done += images
+        if self.on_batch is not None:
+            self.on_batch(self.done)
+
+
+def _decode_and_judge(model: GenerativeModel, judge, z: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                      tick: _Ticker | None = None, keep_images: bool = False):
+    """(the judge's (N, A) readings, the decoded images or None): decoded and judged one batch at a time, `tick`
+    after each, so that a cancel stops within one batch. The same readings as judging all images at once with
+    the same batch size."""
     device = next(model.parameters()).device
-    return torch.cat([model.decode(z[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)).float().cpu()
-                      for i in range(0, len(z), batch_size)])
+    readings, images = [], []
+    for i in range(0, len(z), batch_size):
+        batch = model.decode(z[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)).float().cpu()
+        readings.append(judge.predict(batch, batch_size).cpu())
+        if keep_images:
+            images.append(batch)
+        if tick is not None:
+            tick(batch.shape[0])
+    return torch.cat(readings), (torch.cat(images) if keep_images else None)
 
 
 def _set_attribute(labels: torch.Tensor, k: int, value: float, rows: torch.Tensor | None) -> tuple[torch.Tensor, list]:
@@ -219,17 +247,14 @@ def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attribu
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn((count, model.latent_dim), generator=generator) * temperature
     base = labels_like(data, count).float()
-    out, done = {}, 0
+    out, tick = {}, _Ticker(on_batch)  # on_batch after every decoded batch: 2 × len(attributes) × count in all
     for name in attributes:
         k = _column(data.label_names, name)
         rates = []
         for value in (1.0, 0.0):
             labels, _ = _set_attribute(base, k, value, implied_rows)
-            images = _decode_in_batches(model, z, labels, batch_size)
-            rates.append(float(judge.predict(images, batch_size)[:, k].float().mean()))
-            done += count
-            if on_batch is not None:
-                on_batch(done)
+            readings, _ = _decode_and_judge(model, judge, z, labels, batch_size, tick)
+            rates.append(float(readings[:, k].float().mean()))
         out[name] = {"on_rate": rates[0], "off_rate": rates[1], "gap": rates[0] - rates[1]}
     return out
 
@@ -237,7 +262,8 @@ def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attribu
 @torch.no_grad()
 def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=CONTROL_ATTRIBUTES,
                  count: int = 1000, batch_size: int = 250, implied_rows: torch.Tensor | None = None,
-                 mode: str = "label", directions: torch.Tensor | None = None, strength: float = 1.0) -> dict:
+                 mode: str = "label", directions: torch.Tensor | None = None, strength: float = 1.0,
+                 on_batch: OnBatch = None) -> dict:
     """Editing real faces: the first `count` faces of `data` encoded to their posterior means under their own
     attributes and decoded with one attribute flipped. Per attribute: success (the judge reads the flipped value),
     separately for adding and removing it, and preservation (the share of the other judged attributes whose
@@ -245,7 +271,10 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
 
     `implied_rows` (training attribute rows): the flip also sets the attributes implied by it, and preservation
     counts only the attributes the edit did not set (`implied` lists them per attribute). `mode` edits by label,
-    by latent `directions` or both, at `strength` (cvae.attribute_edits.edit_inputs)."""
+    by latent `directions` or both, at `strength` (cvae.attribute_edits.edit_inputs).
+
+    `on_batch(done)` after every batch encoded or decoded: count × (len(attributes) + 2) images in all (encoding,
+    the unedited decode, one decode per attribute); raising from it stops the work."""
     from cvae.attribute_edits import edit_inputs
     from cvae.latent import encode_means
 
@@ -254,10 +283,15 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
     judge.eval()
     images = data.images[:count].float() / 255
     labels = data.labels[:count].float()
-    z = encode_means(model, images, labels, batch_size).float().cpu()
-    reconstructions = _decode_in_batches(model, z, labels, batch_size)
+    tick = _Ticker(on_batch)
+    means = []
+    for start in range(0, len(images), batch_size):
+        means.append(encode_means(model, images[start:start + batch_size], labels[start:start + batch_size],
+                                  batch_size).float().cpu())
+        tick(means[-1].shape[0])
+    z = torch.cat(means)
+    before, reconstructions = _decode_and_judge(model, judge, z, labels, batch_size, tick, keep_images=True)
     mse = float(((reconstructions - images) ** 2).mean())
-    before = judge.predict(reconstructions, batch_size).cpu()
     out: dict = {"faces": len(images), "reconstruction_mse": mse,
                  "reconstruction_psnr": float(-10 * torch.log10(torch.tensor(max(mse, 1e-12)))), "attributes": {}}
     for name in attributes:
@@ -271,7 +305,7 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                 target[rows], set_too = _set_attribute(labels[rows], k, value, implied_rows)
                 partners.update(set_too)
         codes, decode_labels = edit_inputs(z, labels, target, mode, directions, strength)
-        after = judge.predict(_decode_in_batches(model, codes, decode_labels, batch_size), batch_size).cpu()
+        after, _ = _decode_and_judge(model, judge, codes, decode_labels, batch_size, tick)
         flipped = after[:, k] == target[:, k].bool()
         adding = target[:, k] == 1
         others = torch.ones(len(data.label_names), dtype=torch.bool)

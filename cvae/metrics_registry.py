@@ -226,6 +226,13 @@ def _run_conditional_accuracy(m: Measuring, names) -> dict:
     return out
 
 
+FACE_BATCH = 250  # faces decoded and judged per batch (at most): a cancel lands within one such batch
+
+
+def _face_batch(m: Measuring) -> int:
+    return max(1, min(m.batch_size, FACE_BATCH))
+
+
 def _run_attribute_control(m: Measuring, names) -> dict:
     from cvae.metrics import attribute_control
 
@@ -233,7 +240,7 @@ def _run_attribute_control(m: Measuring, names) -> dict:
     m.phase(f"attribute control: {m.control_samples} prior samples × {len(m.attributes)} attributes, each forced on "
             "and off")
     control = attribute_control(m.model, m.judge, m.test, list(m.attributes), count=m.control_samples, seed=m.seed,
-                                on_batch=m.ticker("attribute control", count))
+                                batch_size=_face_batch(m), on_batch=m.ticker("attribute control", count))
     m.samples["attribute-control"] = count
     return {"attribute_control": control}
 
@@ -243,9 +250,14 @@ def _run_editing(m: Measuring, names) -> dict:
 
     faces = min(m.edited_faces, len(m.test))
     m.phase(f"editing {faces} held-out faces, one attribute at a time")
-    editing = edit_control(m.model, m.judge, m.test, list(m.attributes), count=faces)
+    editing = edit_control(m.model, m.judge, m.test, list(m.attributes), count=faces, batch_size=_face_batch(m),
+                           on_batch=m.ticker("editing", faces * (len(m.attributes) + 2)))
     m.samples["editing"] = faces
-    return {"editing": editing, "judge_attribute_accuracy": attribute_accuracy(m.judge, m.test)["mean_accuracy"]}
+    m.check_cancel()
+    m.phase(f"the attribute judge's accuracy on {len(m.test)} test images")
+    accuracy = attribute_accuracy(m.judge, m.test, _face_batch(m),
+                                  on_batch=m.ticker("attribute judge accuracy", len(m.test)))
+    return {"editing": editing, "judge_attribute_accuracy": accuracy["mean_accuracy"]}
 
 
 def _run_frechet_distances(m: Measuring, names) -> dict:
@@ -278,8 +290,8 @@ def _run_frechet_distances(m: Measuring, names) -> dict:
         features: dict[str, list[np.ndarray]] = {name: [] for name in names}
         tick, done = m.ticker("samples", count), 0
         for batch in generated_batches(m.model, count, labels, m.batch_size, seed=m.seed):
-            for name in names:
-                features[name].append(extractors[name](batch))
+            for name in names:  # the extractors' own batches are smaller (Inception: 50): a cancel lands in one
+                features[name].append(extractors[name](batch, on_batch=lambda done: m.check_cancel()))
             done += batch.shape[0]
             tick(done)
         m.phase("Fréchet distances")
@@ -403,6 +415,7 @@ OTHER_FIGURES = (
     Figure("mean_balanced_accuracy", "Mean balanced accuracy", PERCENT),
     Figure("majority_accuracy", "Majority-class baseline", PERCENT),
     Figure("per_attribute", "Per attribute", ROWS, rows=_judge_attribute_rows),
+    Figure("train_seconds", "training time (s)", NUMBER, card=False),  # the card says it with the training
 )
 FIGURES = {f.key: f for f in (*(f for metric in METRICS for f in metric.figures), *OTHER_FIGURES)}
 HIDDEN_PREFIXES = ("train_", "epochs")  # training's own figures: the card shows them elsewhere or not at all
@@ -495,11 +508,30 @@ def format_figure(key: str, value, names: list[str] | None = None, compact: bool
     return format_value(value, shown.kind, names, compact)
 
 
+NEGATIVE_NATS = ("the loss in nats is negative: a Gaussian density of continuous pixel values can exceed 1, so its "
+                 "−log can be below 0 (lower is still better)")
+NOTE_LABEL = "note"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def figure_notes(metrics: dict) -> list[str]:
+    """What a reader needs to read the figures right, said once for the card, cvae-eval and the Evaluate panel:
+    a loss in nats below 0 (a Gaussian likelihood's: a density, not a probability, can exceed 1)."""
+    negative = any(figure(key).kind == NATS and _is_number(value) and value < 0 for key, value in metrics.items()
+                   if not key.startswith(HIDDEN_PREFIXES))
+    return [NEGATIVE_NATS] if negative else []
+
+
 def card_rows(metrics: dict, names: list[str] | None = None) -> list[tuple[str, str, bool]]:
     """(label, text, indented) rows for a model card: the registered figures in the registry's order (a ROWS
-    figure gives its own rows), then every other figure by key, training's own (train_*) left out."""
+    figure gives its own rows), then every other figure by key, training's own (train_*) left out; the figures'
+    notes (figure_notes) as indented rows after the last figure in nats."""
     rows: list[tuple[str, str, bool]] = []
     left = dict(metrics)
+    last_nats = None
     for key, shown in FIGURES.items():
         if key not in left:
             continue
@@ -511,11 +543,17 @@ def card_rows(metrics: dict, names: list[str] | None = None) -> list[tuple[str, 
                 rows += [(label, text, False) for label, text in shown.rows(value)]
             continue
         rows.append((shown.label, format_value(value, shown.kind, names, compact=True), shown.sub))
+        if shown.kind == NATS:
+            last_nats = len(rows)
     for key in sorted(left):
         if not key.startswith(HIDDEN_PREFIXES):
             shown = figure(key)
             rows.append((shown.label, format_value(left[key], shown.kind, names, compact=True), False))
-    return rows
+            if shown.kind == NATS:
+                last_nats = len(rows)
+    notes = [(NOTE_LABEL, note, True) for note in figure_notes(metrics)]
+    at = len(rows) if last_nats is None else last_nats
+    return rows[:at] + notes + rows[at:]
 
 
 def table_row(metrics: dict) -> dict[str, str]:

@@ -276,6 +276,70 @@ def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_j
     assert "attribute_control" in out and "Wearing_Hat" in out and "gap" in out
 
 
+class CountingDecodes:
+    """Wraps a model class's decode: counts the calls and the images decoded, and sets `stop` during the decode
+    that brings the images to `at` or more (a user pressing Cancel while that batch is being decoded)."""
+
+    def __init__(self, monkeypatch, model_class, stop: threading.Event, at: int):
+        self.calls = self.images = 0
+        self.calls_at_stop = None
+        original = model_class.decode
+
+        def decode(model, z, *args, **kwargs):
+            self.calls += 1
+            self.images += z.shape[0]
+            if self.images >= at and self.calls_at_stop is None:
+                stop.set()
+                self.calls_at_stop = self.calls
+            return original(model, z, *args, **kwargs)
+
+        monkeypatch.setattr(model_class, "decode", decode)
+
+
+@pytest.mark.parametrize("metric", ["attribute-control", "editing"])
+def test_a_cancel_during_a_face_metric_stops_within_a_batch_and_writes_nothing(tmp_path, monkeypatch, metric):
+    """Issue 19, 6: the face metrics decoded and judged thousands of faces between two looks at the cancel flag
+    (5–8 s), and the bar ran to "12,000/12,000" meanwhile. Now every decoded batch is a point where it stops."""
+    from tests.formats import make_celeba_hq
+
+    data = tmp_path / "faces"
+    make_celeba_hq(data / "celebahq64", count=60, size=16, names=CELEBA_NAMES)
+    face, judge = make_checkpoint(tmp_path / "face.pt", "beta-cvae"), face_judge(tmp_path / "judge.pt")
+    before = face.read_bytes()
+    stop, reported_after_cancel = threading.Event(), []
+    recorder = Recorder(on_progress=lambda *_: reported_after_cancel.append(stop.is_set()))
+    decodes = CountingDecodes(monkeypatch, type(load_checkpoint(face).model), stop, at=10)
+    with pytest.raises(EvaluationCancelled):  # 5-face batches: 12 passes of 20 for control, 8 of the test set's
+        evaluate_checkpoint(face, metric, data_dir=data, judge_path=judge, device="cpu", control_samples=20,
+                            batch_size=5, progress=recorder, cancel=stop)
+    assert decodes.calls == decodes.calls_at_stop  # the batch being decoded when Cancel came was the last
+    assert decodes.images <= 15  # of 240 (control) or 8 × the test set (editing)
+    ticks = [(done, total) for done, total, what in recorder.progress]
+    assert ticks and all(done < total for done, total in ticks)  # the bar never ran to full
+    assert not any(reported_after_cancel)  # no batch finished after the cancel moved the bar
+    assert "saving" not in recorder.phases
+    assert face.read_bytes() == before and not report_path(face).exists()
+
+
+def test_a_cancel_while_fid_reads_a_generated_batch_stops_within_one_feature_batch(cvae, data, judge):
+    """The generated images go through the feature network in its own batches (Inception: 50); the cancel flag is
+    read after each of them, not only after each generated batch."""
+    network = TinyFeatures()
+    stop = threading.Event()
+
+    class StopAtThirdCall(nn.Module):
+        def forward(self, x):
+            out = network(x)
+            if network.calls == 3:  # 1: the 40 test images; 2–5 would be the first generated batch of 200
+                stop.set()
+            return out
+
+    with pytest.raises(EvaluationCancelled):
+        quick(cvae, data, judge, metrics="fid", fid_network=StopAtThirdCall(), fid_samples=400, batch_size=200,
+              cancel=stop)
+    assert network.calls == 3 and not report_path(cvae).exists()
+
+
 def test_attribute_metrics_need_an_attribute_judge_and_the_measured_attributes(tmp_path):
     from tests.formats import make_celeba_hq
 

@@ -89,6 +89,45 @@ def test_cancel_writes_nothing(window, qtbot):
     assert load_checkpoint(window.current_entry().path).metrics == before
 
 
+def test_cancel_says_cancelling_at_once_and_the_bar_stays_where_it_was(window, qtbot):
+    """Issue 19, 6: Cancel showed nothing for seconds, then the bar jumped to full and the status named the next
+    phase. Now the panel says "Cancelling…" on the click; progress and phases still queued from the worker (the
+    batch under way) no longer move the bar or the status; the end says cancelled, with the bar where it was."""
+    panel = window.evaluate_panel
+    choose(panel, "loss", "conditional-accuracy")
+    panel.extra_options["conditional_per_class"] = 5000
+    before = load_checkpoint(window.current_entry().path).metrics
+    assert panel.start()
+    qtbot.waitUntil(lambda: panel.progress.format().startswith("conditional accuracy")
+                    or panel.last_result is not None, timeout=60_000)  # 50,000 samples: far from their end
+    assert panel.last_result is None
+    panel.cancel_button.click()
+    assert panel.status_label.text().startswith("Cancelling…")  # at once, before the worker has seen the flag
+    assert not panel.cancel_button.isEnabled() and "cancelling…" in panel.progress.format()
+    value, maximum = panel.progress.value(), panel.progress.maximum()
+    panel._counted(maximum, maximum, "conditional accuracy")  # what a late signal from the worker would do
+    panel._phase("the judge reading the reconstructions")
+    assert panel.progress.value() == value and panel.status_label.text().startswith("Cancelling…")
+    qtbot.waitUntil(lambda: panel.last_result is not None, timeout=60_000)
+    assert panel.last_result.status == CANCELLED and panel.status_label.text().startswith("Cancelled")
+    assert panel.progress.value() == value < panel.progress.maximum() and "cancelled" in panel.progress.format()
+    assert load_checkpoint(window.current_entry().path).metrics == before
+    assert not (window.current_entry().path.with_name("digits.eval.json")).exists()  # nothing was written
+
+
+def test_a_negative_loss_in_nats_is_explained_under_the_table(window, tmp_path):
+    from cvae.checkpoint import save_checkpoint
+    from tests.conftest import make_checkpoint
+
+    panel = window.evaluate_panel
+    assert panel.notes_label.text() == ""  # the digit model's loss is positive: nothing to explain
+    face = load_checkpoint(make_checkpoint(tmp_path / "face.pt", "beta-cvae"))
+    face.metrics = {"test_nelbo": -9170.1, "test_rec": -9226.5, "test_kl": 56.5, "test_images": 3000}
+    window.open_paths([str(save_checkpoint(face, tmp_path / "face.pt"))])
+    window.select_model("face")
+    assert "negative: a Gaussian density of continuous pixel values can exceed 1" in panel.notes_label.text()
+
+
 def test_evaluate_does_not_apply_to_the_judge(tiny_checkpoints, qtbot):
     from explorer.model_list import open_entry
     from explorer.panels.evaluate import EvaluatePanel

@@ -123,10 +123,11 @@ def test_every_registered_figure_prints_on_the_terminal_and_the_card_alike(tmp_p
     terminal = "\n".join(registry.format_figure(key, value) for key, value in metrics.items())
     checkpoint = load_checkpoint(make_checkpoint(tmp_path / "face.pt", "beta-cvae"))
     checkpoint.metrics = metrics
-    card = {html.unescape(label): html.unescape(text)
+    card = {html.unescape(label).lstrip("\xa0"): html.unescape(text)  # an indented row's label starts with &nbsp;
             for label, text in card_rows(open_entry(save_checkpoint(checkpoint, tmp_path / "face.pt")))}
     for label, text, _ in registry.card_rows(metrics):  # the card shows the registry's rows as they are
         assert card[label.replace("_", " ")] == text
+    assert "negative: a Gaussian density" in card["note"]  # the loss in nats is below 0: the card says why
     assert card["Control: Wearing Hat"] == "on 90 % · off 10 % · gap 0.80"
     assert card["Edit: Smiling"] == "added 60 % · removed 80 % · others kept 95.0 %"
     for text in (card["Control: Wearing Hat"], card["Edit: Smiling"], card["Reconstruction error"]):
@@ -175,3 +176,34 @@ def test_unknown_metric_names_are_refused_with_the_registrys_list():
     with pytest.raises(ConfigError, match="unknown metric 'bleu'; expected some of loss, conditional-accuracy"):
         registry.parse("loss,bleu")
     assert registry.parse(["fid", "loss", "fid"]) == ("fid", "loss")
+
+
+def test_a_negative_loss_in_nats_carries_one_note_and_training_time_is_not_in_nats():
+    """Issue 19, 7: the face model's held-out loss printed as "-9170 nats" with no word on why it is negative (a
+    Gaussian density of continuous pixels exceeds 1). The note is the registry's, shown by the card, cvae-eval and
+    the Evaluate panel alike."""
+    face = {"test_nelbo": -9170.1, "test_rec": -9226.5, "test_kl": 56.5, "train_seconds": 2900.0}
+    assert registry.figure_notes(face) == [registry.NEGATIVE_NATS]
+    assert registry.figure_notes({"test_nelbo": 98.1, "test_kl": 4.7}) == []
+    assert registry.figure_notes({"train_loss": -3.0}) == []  # training's own figures are not shown as results
+    rows = registry.card_rows(face)
+    labels = [label for label, _, _ in rows]
+    assert labels == ["Test loss (−ELBO)", "reconstruction", "KL divergence", registry.NOTE_LABEL]  # after the nats
+    assert "Gaussian density" in rows[-1][1] and rows[-1][2]  # indented under the loss
+    assert "train_seconds 2900" in registry.summary(face) and "2900.00 nats" not in registry.summary(face)
+
+
+def test_cvae_eval_says_why_a_face_models_loss_is_negative(tmp_path, monkeypatch, capsys):
+    from trainer import eval_cli
+
+    data = tmp_path / "faces"
+    make_celeba_hq(data / "celebahq64", count=20, size=16)
+    face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
+    monkeypatch.setattr("cvae.metrics.mean_loss_terms",  # as the trained face model's Gaussian likelihood gives
+                        lambda *args, **kwargs: {"nelbo": -9170.1, "rec": -9226.5, "kl": 56.5})
+    assert eval_cli.main([str(face), "--data-dir", str(data), "--metrics", "loss", "--device", "cpu",
+                          "--no-update"]) == 0
+    captured = capsys.readouterr()
+    assert "-9170.10 nats" in captured.out
+    assert "note: the loss in nats is negative: a Gaussian density of continuous pixel values can exceed 1" in (
+        captured.err)

@@ -8,8 +8,9 @@ judge, feature network, test set) and decides which metrics run and why the othe
 the metric registry's (cvae.metrics_registry), read here as by the explorer.
 
 Torch only. `cvae-eval` (trainer/eval_cli.py) and the explorer's evaluate job both call `evaluate_checkpoint`;
-progress goes to an `EvaluationCallback`, cancel is cooperative (checked between batches), user errors are
-CvaeError subclasses with one sentence each, and a cancelled or failed evaluation writes nothing.
+progress goes to an `EvaluationCallback`, cancel is cooperative (checked after every batch of every metric, the
+face metrics' decodes and judge readings included), user errors are CvaeError subclasses with one sentence each,
+and a cancelled or failed evaluation writes nothing.
 """
 
 from __future__ import annotations
@@ -285,6 +286,7 @@ def measure(plan: EvaluationPlan, progress: EvaluationCallback | None = None, ca
 
     def ticker(what: str, total: int) -> Callable[[int], None]:
         def tick(done: int) -> None:
+            check_cancel()  # a batch finished after the cancel is not reported: the bar stays where it was
             callback.on_progress(min(done, total), total, what)
             check_cancel()
         return tick
@@ -298,7 +300,7 @@ def measure(plan: EvaluationPlan, progress: EvaluationCallback | None = None, ca
     except torch.OutOfMemoryError:
         raise ResourceError(f"out of {plan.device.type.upper()} memory while evaluating {plan.path.name}; nothing "
                             "was written. Try --device cpu.") from None
-    return Measurement(results, measuring.samples, measuring.notes)
+    return Measurement(results, measuring.samples, [*measuring.notes, *registry.figure_notes(results)])
 
 
 def write_results(plan: EvaluationPlan, measured: Measurement) -> dict:

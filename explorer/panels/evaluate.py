@@ -17,16 +17,16 @@ from explorer.jobs import result_text
 from explorer.panels import GENERATIVE, Panel
 from explorer.widgets.data_folder import DataFolderField
 from trainer.evaluation import report_path
-from trainer.jobs import FAILED, FINISHED, EvaluateJob
+from trainer.jobs import CANCELLED, FAILED, FINISHED, EvaluateJob
 
 REPORT_SUFFIX = ".eval.json"
 IDLE_TEXT = "Choose what to measure and press Evaluate."
 
 
-def past_results(entry) -> list[tuple[str, dict[str, str]]]:
-    """(where, {column: text}) rows: the checkpoint's own metrics first, then every record of its JSON report
+def past_metrics(entry) -> list[tuple[str, dict]]:
+    """(where, metrics) of every result: the checkpoint's own metrics first, then every record of its JSON report
     (beside the checkpoint, or in the user's cache folder for a bundled model)."""
-    rows = [("checkpoint", registry.table_row(entry.checkpoint.metrics))]
+    found = [("checkpoint", dict(entry.checkpoint.metrics))]
     path = report_path(Path(entry.path))
     try:
         records = json.loads(path.read_text()) if path.is_file() else []
@@ -37,8 +37,22 @@ def past_results(entry) -> list[tuple[str, dict[str, str]]]:
     for record in records if isinstance(records, list) else []:
         if isinstance(record, dict):
             metrics = record.get("metrics", record)
-            rows.append((str(record.get("time", record.get("timestamp", "report"))), registry.table_row(metrics)))
-    return rows
+            if isinstance(metrics, dict):
+                found.append((str(record.get("time", record.get("timestamp", "report"))), metrics))
+    return found
+
+
+def past_results(entry) -> list[tuple[str, dict[str, str]]]:
+    """(where, {column: text}) rows of past_metrics, as the table shows them."""
+    return [(where, registry.table_row(metrics)) for where, metrics in past_metrics(entry)]
+
+
+def result_notes(entry) -> list[str]:
+    """The registry's notes on those figures (a loss in nats below 0: why), each once."""
+    notes: list[str] = []
+    for _, metrics in past_metrics(entry):
+        notes += [note for note in registry.figure_notes(metrics) if note not in notes]
+    return notes
 
 
 def _path_of(entry) -> Path | None:
@@ -100,7 +114,9 @@ class EvaluatePanel(Panel):
         self.run_button = QtWidgets.QPushButton("Evaluate")
         self.run_button.clicked.connect(self.start)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
-        self.cancel_button.clicked.connect(lambda: self.runner.cancel("evaluate"))
+        self.cancel_button.setToolTip("Stop after the current batch; nothing is written")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancelling = False  # Cancel was pressed: the job's last progress and phases no longer show
         self.progress = QtWidgets.QProgressBar()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
@@ -115,6 +131,10 @@ class EvaluatePanel(Panel):
         self.table.setToolTip("Every result for this model: its checkpoint's metrics, then each evaluation in its "
                               f"report (NAME{REPORT_SUFFIX})")
         layout.addWidget(self.table, 1)
+        self.notes_label = QtWidgets.QLabel("")  # what the figures need said (a negative loss in nats: why)
+        self.notes_label.setWordWrap(True)
+        self.notes_label.setStyleSheet("color: #555")
+        layout.addWidget(self.notes_label)
         self._set_running(False)
 
     # ----- model -----
@@ -127,6 +147,7 @@ class EvaluatePanel(Panel):
         if entry is None:
             self.table.clear()
             self.table.setRowCount(0)
+            self.notes_label.setText("")
             return
         capabilities = entry.checkpoint.capabilities
         for metric in registry.METRICS:
@@ -150,6 +171,8 @@ class EvaluatePanel(Panel):
 
     def show_results(self) -> None:
         rows = past_results(self.entry) if self.entry is not None else []
+        notes = result_notes(self.entry) if self.entry is not None else []
+        self.notes_label.setText(" ".join(f"Note: {note}." for note in notes))
         keys = sorted({k for _, metrics in rows for k in metrics})
         self.table.clear()
         self.table.setColumnCount(len(keys) + 1)
@@ -185,6 +208,7 @@ class EvaluatePanel(Panel):
         self.settings.setValue("evaluate/inception_weights", options["inception_weights"] or "")
         path = Path(self.entry.path)
         self._reset_result()
+        self.cancelling = False
         worker = self.runner.start("evaluate", lambda callbacks, cancel: EvaluateJob(path, options, callbacks, cancel),
                                    slots={"counted": self._counted, "phase": self._phase, "ended": self._ended})
         if worker is None:
@@ -193,24 +217,40 @@ class EvaluatePanel(Panel):
         self.status_label.setText(f"Evaluating {self.entry.name}: {', '.join(metrics)} …")
         return True
 
+    def cancel(self) -> None:
+        """Cancel the running evaluation: said at once; the job stops after the batch it is on, writing nothing."""
+        if not self.runner.running("evaluate"):
+            return
+        self.runner.cancel("evaluate")
+        self.cancelling = True
+        self.cancel_button.setEnabled(False)
+        self.status_label.setText("Cancelling… (after the current batch; nothing is written)")
+        self.progress.setFormat(f"{self.progress.format()} · cancelling…")
+
     def _set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
 
     def _counted(self, done: int, total: int, what: str) -> None:
+        if self.cancelling:  # a batch that was already under way: the bar stays where Cancel found it
+            return
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"{what}: {done:,}/{total:,}")
 
     def _phase(self, text: str) -> None:
-        self.status_label.setText(f"{text} …")
+        if not self.cancelling:  # the next phase is not going to run
+            self.status_label.setText(f"{text} …")
 
     def _ended(self, result) -> None:
         self.last_result = result
+        self.cancelling = False
         self._set_running(False)
         self.status_label.setText(result_text(result))
         weights_missing = result.status == FAILED and "pt_inception" in result.message
         self.weights_button.setStyleSheet("font-weight: bold" if weights_missing else "")
+        if result.status == CANCELLED:  # the bar stays where Cancel found it
+            self.progress.setFormat(self.progress.format().replace("cancelling…", "cancelled"))
         if result.status == FINISHED:
             self.progress.setValue(self.progress.maximum())
             if self.on_results_written is not None:
