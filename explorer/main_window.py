@@ -77,7 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
         splitter.addWidget(self.right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([330, 1000])
+        splitter.setSizes([400, 960])  # at the default 1360 wide, the longest bundled title fits the list whole
         self.setCentralWidget(splitter)
         self._build_menus()
         self.model_list.entry_selected.connect(self.show_entry)

@@ -157,3 +157,35 @@ def test_garbage_is_collected_on_the_gui_thread_while_a_job_runs(window, qtbot, 
     assert not gc.isenabled() and window.runner._collector.isActive()  # the worker never runs the collector
     wait_end(qtbot, panel)
     assert gc.isenabled() and not window.runner._collector.isActive()
+
+
+def test_the_epoch_axis_reads_in_epochs_and_the_legends_sit_under_the_plots(qtbot, tmp_path):
+    """Issue 19, 7: early in a run the loss axis read "epoch (x0.001)" with ticks 0–400 (pyqtgraph's automatic SI
+    prefix), and the legends sat inside the plots, over the curves."""
+    from explorer.panels.train import TrainPanel
+    from explorer.session import Session
+    from trainer.callbacks import BatchProgress
+
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    panel = TrainPanel(Session(settings))
+    qtbot.addWidget(panel)
+    panel.resize(1000, 700)
+    panel.show()
+    qtbot.waitExposed(panel)
+    for batch in range(1, 41):  # the first 0.4 of epoch 1 of 5
+        panel._progress(BatchProgress(epoch=1, epochs=5, batch=batch, batches=100, loss=500.0 - batch,
+                                      images_per_second=900.0, elapsed=batch * 0.1, eta=100.0))
+    panel._epoch({"epoch": 1, "train_nelbo": 460.0, "test_nelbo": 470.0, "train_kl": 8.0, "test_kl": 7.5})
+    QtWidgets.QApplication.processEvents()
+    for plot in (panel.loss_plot, panel.kl_plot):
+        item = plot.getPlotItem()
+        axis = item.getAxis("bottom")
+        assert axis.labelString().count("epoch") == 1 and "(x" not in axis.labelString()  # no SI scaling
+        low, high = item.viewRange()[0]
+        assert low <= 0 and 5 <= high < 5.5  # the run's whole length, in epochs
+        legend = item.legend
+        assert [label.text for _, label in legend.items]  # it names the curves …
+        view = item.getViewBox().sceneBoundingRect()
+        assert legend.sceneBoundingRect().top() >= view.bottom()  # … from below the data area, never over it
+        assert legend.sceneBoundingRect().width() > 0 and legend.isVisible()
+    assert "held-out −ELBO" in [label.text for _, label in panel.loss_plot.getPlotItem().legend.items]

@@ -246,6 +246,28 @@ def test_bundled_models_open(tmp_path, qapp):
     win.deleteLater()
 
 
+def test_every_bundled_title_fits_the_model_list_at_the_default_window_size(tmp_path, qtbot):
+    """Issue 19, 7: at the default size the list cut the face model's title ("celeba-beta-cvae — β-CVAE (multi-l…")."""
+    from cvae_explorer_resources import bundled_checkpoints
+
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(dialogs=False, settings=settings)
+    qtbot.addWidget(win)
+    win.open_paths(bundled_checkpoints(), bundled=True)
+    win.show()
+    qtbot.waitExposed(win)
+    assert (win.width(), win.height()) == (1360, 860) and app_module.build_parser().get_default("size") == "1360x860"
+    listed = win.model_list
+    metrics = QtGui.QFontMetrics(listed.font())
+    room = listed.viewport().width()
+    for row, entry in enumerate(listed.entries):
+        text = metrics.horizontalAdvance(entry.title)
+        assert listed.visualItemRect(listed.item(row)).width() <= room, entry.title  # the item as the view lays it
+        assert text + 8 <= room, f"{entry.title!r} needs {text} px of {room}"  # with the item's text margins
+    assert listed.sizeHintForColumn(0) <= room
+    win.runner.shutdown()
+
+
 def test_one_data_folder_for_every_panel(window, tmp_path):
     window.set_data_dir(tmp_path)
     for panel in (window.generate_panel, window.interpolate_panel, window.edit_panel):

@@ -21,6 +21,7 @@ from explorer.jobs import result_text
 from explorer.panels import Panel
 from explorer.widgets.data_folder import DataFolderField
 from explorer.widgets.option_form import OptionForm
+from explorer.widgets.plots import epoch_axis, legend_below, span_epochs
 from trainer.config import TrainConfig
 from trainer.jobs import CANCELLED, FINISHED, TrainJob, TrainSpec
 from trainer.progress import format_seconds
@@ -179,28 +180,30 @@ class TrainPanel(Panel):
         self.progress = QtWidgets.QProgressBar()
         self.progress.setFormat("%p%")
         layout.addWidget(self.progress)
+        # legends under the plots (inside, they covered the curves); x in epochs, the run's whole length
         self.loss_plot = pg.PlotWidget(title="Loss per image (nats)")
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_plot.setLabel("bottom", "epoch")
+        legend_below(self.loss_plot, columns=2)
+        epoch_axis(self.loss_plot)
         self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
         self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
         self.kl_plot = pg.PlotWidget(title="KL (nats) or accuracy")
-        self.kl_plot.addLegend(offset=(-10, 10))
-        self.kl_plot.setLabel("bottom", "epoch")
+        legend_below(self.kl_plot, columns=1)
+        epoch_axis(self.kl_plot)
         self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.spanned_epochs = None  # the run length the x axes show
         # one curve per loss term the run reports (train_X, test_X), made when its first point arrives: the
         # registry's term table says its label and plot, so a model's own terms get curves too
         self.epoch_curves: dict[str, pg.PlotDataItem] = {}
         plots = QtWidgets.QHBoxLayout()
         plots.addWidget(self.loss_plot, 3)
         plots.addWidget(self.kl_plot, 2)
-        layout.addLayout(plots, 3)
+        layout.addLayout(plots, 2)  # the curves and their legends below them get two thirds
         samples_box = QtWidgets.QHBoxLayout()
         self.samples_view = ImageView("Samples from the model appear here after each epoch", minimum=160)
         self.samples_caption = QtWidgets.QLabel("")
         self.samples_caption.setStyleSheet("color: #666")
         samples_box.addWidget(self.samples_view, 1)
-        layout.addLayout(samples_box, 2)
+        layout.addLayout(samples_box, 1)
         layout.addWidget(self.samples_caption)
 
     # ----- settings -----
@@ -312,6 +315,7 @@ class TrainPanel(Panel):
             item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # and its axes: the new run's
             item.enableAutoRange()                                              # points set them
         self.epoch_curves = {}
+        self.spanned_epochs = None
         self._redraw_curves()
 
     def _say(self, text: str) -> None:
@@ -325,6 +329,10 @@ class TrainPanel(Panel):
         self.progress.setValue(done)
         self.progress.setFormat(f"epoch {progress.epoch}/{progress.epochs} · %p% · "
                                 f"{progress.images_per_second:,.0f} img/s · ETA {format_seconds(progress.eta)}")
+        if progress.epochs != self.spanned_epochs:
+            self.spanned_epochs = progress.epochs
+            for plot in (self.loss_plot, self.kl_plot):
+                span_epochs(plot, progress.epochs)
         if progress.loss is not None:
             self.batch_x.append(progress.epoch - 1 + progress.batch / progress.batches)
             self.batch_loss.append(progress.loss)
