@@ -4,16 +4,16 @@ window afterwards against what the face model should have been given.
     python scripts/real_window_photo.py make OUT_DIR            # OUT_DIR/photo.png, original-crop.png, wall.png
     python scripts/real_window_photo.py check SCREENSHOT PHOTO  # the aligned crop on screen, the judge's reading
 
-`make` pastes a face, enlarged 4x and turned -6 degrees, at an offset in a 720x540 grey photo (as tests/test_align.py
-does), and writes a plain wall for the "no face" offer. The face is held-out CelebA-HQ face 4516 when CVAE_DATA_DIR
-has it (not a training face, nor among the first 16 test images the panel can show), else one the bundled face model
-draws (bundled encoding DRAWN, decoded, beyond the 16 the panel can show: no data set image, so its screenshots may
-be committed). `check` finds the face in PHOTO with cvae.data.align exactly as the
+`make` pastes a face, enlarged 4x and turned -6 degrees, at an offset in a 720x540 grey photo (as
+tests/cvae/test_align.py does), and writes a plain wall for the "no face" offer. The face is held-out CelebA-HQ face
+4516 when CVAE_DATA_DIR has it (not a training face, nor among the first 16 test images the panel can show), else
+one the bundled face model draws (bundled encoding DRAWN, decoded, beyond the 16 the panel can show: no data set
+image, so its screenshots may be committed). `check` finds the face in PHOTO with cvae.data.align exactly as the
 explorer does, looks for its aligned 64x64 crop in the screenshot by normalised cross-correlation (it must be the
 Edit panel's first Original picture, drawn 88 px wide, at FIRST_ORIGINAL), and compares it with the photo's plain
-centre crop: the aligned crop must be what the window shows. It then prints the attributes the bundled
-judge (resources/celeba-judge.pt) reads in that crop, at its thresholds: the ones the window's "Photo's
-attributes..." dialog must show ticked. Exit status 1 when the check fails.
+centre crop: the aligned crop must be what the window shows. It then prints the attributes the bundled judge
+(resources/celeba-judge.pt) reads in that crop, at its thresholds: the ones the window's "Photo's attributes..."
+dialog must show ticked. Exit status 1 when the check fails.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ DRAWN = 45  # without data: the bundled face model's 46th bundled encoding (a ma
 def make(out: Path) -> None:
     from PIL import Image
 
-    from tests.test_align import paste
+    from tests.cvae.test_align import paste
 
     folder = os.environ.get("CVAE_DATA_DIR")
     source = Path(folder or "") / "celebahq64" / "images" / f"{FACE}.jpg"
@@ -103,7 +103,7 @@ def check(screenshot: Path, photo_path: Path) -> int:
         print(f"the best match is not the first face's Original picture at {FIRST_ORIGINAL}")
     original = photo_path.with_name("original-crop.png")
     if original.is_file():
-        from tests.test_align import best_shift
+        from tests.cvae.test_align import best_shift
 
         error, shift = best_shift(np.asarray(Image.open(original).convert("RGB")), aligned)
         print(f"against the face's own crop: shifted {shift} px (dy, dx), mean abs error {error:.1f}/255")

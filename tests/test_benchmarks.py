@@ -38,7 +38,7 @@ def test_memory_benchmark_runs_a_short_session(tiny_checkpoints, qapp):
 
 
 def test_face_latency_benchmark_runs(tmp_path):
-    from tests.test_explorer_generate_faces import face_checkpoint
+    from tests.explorer.test_generate_faces import face_checkpoint
     bench = load_script("bench_explorer")
     results = bench.bench_faces(2, str(face_checkpoint(tmp_path / "faces.pt")))
     assert set(results) == {"face toggle → 16-face grid", "face edit batch (16 encode + decode)"}

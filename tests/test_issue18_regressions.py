@@ -12,7 +12,7 @@ from PySide6 import QtCore
 
 from cvae import fid
 from tests.conftest import make_checkpoint
-from tests.test_explorer_train import set_up, wait_end
+from tests.explorer.test_train import set_up, wait_end
 from tests.formats import CELEBA_NAMES, make_celeba_hq, make_mnist
 from trainer import eval_cli
 from trainer.jobs import CANCELLED, FAILED, FINISHED, EvaluateJob
@@ -39,7 +39,7 @@ def faces(tmp_path_factory):
 
 
 def face_judge(path):
-    from tests.test_evaluation import face_judge as build
+    from tests.trainer.test_evaluation import face_judge as build
     return build(path)
 
 

@@ -21,7 +21,7 @@ from cvae.models import ClassifierConfig, ConditionalVAEConfig, VAEConfig, build
 from tests.conftest import ATTRIBUTES, FACE_CONFIG, TINY
 from trainer import TrainConfig, Trainer, TrainingCallback
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def faces(split: str, count: int) -> ImageDataset:
@@ -85,7 +85,7 @@ def test_directions_are_attribute_directions_of_the_training_faces_means(face_ru
 def test_an_old_file_gains_directions_from_a_data_folder_and_keeps_the_rest(tmp_path, monkeypatch):
     from cvae.derived import add_attribute_directions
     from tests.formats import make_celeba_hq
-    from tests.test_explorer_interpolate import face_checkpoint
+    from tests.explorer.test_interpolate import face_checkpoint
 
     root = tmp_path / "data"
     make_celeba_hq(root / "celebahq64", count=40, size=16)

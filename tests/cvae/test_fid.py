@@ -341,7 +341,7 @@ def test_the_benchmark_finds_the_same_fid_as_pytorch_fid_over_png_files(monkeypa
     for name in ("InceptionV3", "tqdm"):  # the script patches these in its process: put them back afterwards
         monkeypatch.setattr(fid_score, name, getattr(fid_score, name))
     monkeypatch.delenv("CVAE_DATA_DIR", raising=False)
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fid.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_fid.py"
     spec = importlib.util.spec_from_file_location("bench_fid", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

@@ -14,7 +14,7 @@ import torch
 from cvae.checkpoint import load_checkpoint
 from cvae.data import ImageDataset, load_dataset
 from tests.formats import make_mnist
-from tests.test_cli import unwritable_folder
+from tests.trainer.test_cli import unwritable_folder
 from trainer.callbacks import MetricsLog
 from trainer.cli import main
 from trainer.jobs import CANCELLED, FAILED, FINISHED, JobCallback, TrainJob, TrainSpec

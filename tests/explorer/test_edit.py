@@ -18,7 +18,7 @@ from explorer.model_list import open_entry
 from explorer.panels.edit import KEEP, OFF, ON, EditPanel
 from explorer.session import Session
 from tests.formats import CELEBA_NAMES, make_mnist
-from tests.test_explorer_interpolate import (LAYOUTS, bad_attribute_file, face_checkpoint, face_folder, held_out,
+from tests.explorer.test_interpolate import (LAYOUTS, bad_attribute_file, face_checkpoint, face_folder, held_out,
                                              ini_settings, record_dialogs, wait_for_test_set)
 
 
@@ -250,7 +250,7 @@ def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
 
 
 def test_opened_files_are_edited(qtbot, tmp_path, monkeypatch):
-    from cvae.data.align import FoundFace  # one face in each (finding faces: tests/test_explorer_photos.py)
+    from cvae.data.align import FoundFace  # one face in each (finding faces: tests/explorer/test_photos.py)
 
     monkeypatch.setattr("cvae.data.image_file.find_faces",
                         lambda image: [FoundFace((5, 5, 20, 20), (11, 12), (19, 12), True)])
@@ -288,7 +288,7 @@ def test_the_window_gives_the_edit_panel_the_open_attribute_judge(qtbot, tmp_pat
     from explorer.judges import JudgeReader
     from explorer.main_window import MainWindow
     from cvae.checkpoint import load_checkpoint
-    from tests.test_evaluation import face_judge
+    from tests.trainer.test_evaluation import face_judge
 
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)
     judge_path = face_judge(tmp_path / "judge.pt")  # 16×16, CelebA's 40 names
@@ -312,7 +312,7 @@ def test_a_digit_judge_never_reads_the_face_model_shown_next(qtbot, tmp_path, ti
     """Selecting a face model after a digit model: the digit judge is gone before the faces are decoded (it used
     to read them and fail: 'expected input to have 1 channels')."""
     from explorer.main_window import MainWindow
-    from tests.test_evaluation import face_judge
+    from tests.trainer.test_evaluation import face_judge
 
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES,
                            derived={"sample_means": torch.randn(6, 8), "sample_labels": torch.zeros(6, 40)})

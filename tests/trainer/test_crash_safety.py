@@ -28,7 +28,7 @@ from trainer.cli import main
 
 pytestmark = pytest.mark.slow  # real processes killed mid-write: seconds each
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 TINY = ["--conv-channels", "4,8", "--hidden-dim", "16", "--batch-size", "16", "--device", "cpu", "--quiet",
         "--seed", "1"]
 KILLS = 30
@@ -76,7 +76,8 @@ def serve() -> None:
 class Server:
     def __init__(self, folder: Path):
         self.folder = folder
-        self.process = subprocess.Popen([sys.executable, "-c", "from tests.test_crash_safety import serve; serve()"],
+        serve = "from tests.trainer.test_crash_safety import serve; serve()"
+        self.process = subprocess.Popen([sys.executable, "-c", serve],
                                          cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                          env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert self.process.stdout.readline().strip() == "ready"

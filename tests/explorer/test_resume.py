@@ -10,7 +10,7 @@ import pytest
 
 from cvae.checkpoint import load_checkpoint
 from tests.formats import make_mnist
-from tests.test_explorer_train import set_up, wait_end, window  # noqa: F401 (window is a fixture)
+from tests.explorer.test_train import set_up, wait_end, window  # noqa: F401 (window is a fixture)
 from trainer.jobs import CANCELLED, FAILED, FINISHED, JobCallback, TrainJob, TrainSpec
 
 

@@ -22,7 +22,7 @@ from explorer.widgets.attributes import ATTRIBUTE_GROUPS, pretty
 from explorer.widgets.attribute_toggles import ON as TOGGLE_ON
 from explorer.widgets.edit_mode import NO_DIRECTIONS, NO_ROWS
 from tests.conftest import FACE_CONFIG
-from tests.test_explorer_interpolate import ini_settings
+from tests.explorer.test_interpolate import ini_settings
 
 CELEBA = [name for _, members in ATTRIBUTE_GROUPS for name in members]
 MALE, MAKEUP, LIPSTICK = (CELEBA.index(n) for n in ("Male", "Heavy_Makeup", "Wearing_Lipstick"))

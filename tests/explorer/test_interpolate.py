@@ -26,7 +26,7 @@ from tests.formats import ATTRIBUTES, make_celeba, make_celeba_hq, make_mnist
 LAYOUTS = ("celeba-hq", "celeba")
 
 
-# ----- helpers shared with test_explorer_edit -----
+# ----- helpers shared with test_edit -----
 def face_checkpoint(path, names=ATTRIBUTES, derived=None, seed=0):
     """A tiny 16×16 RGB β-CVAE whose attribute names are `names` (by default the fixture folders' names)."""
     torch.manual_seed(seed)
@@ -300,7 +300,7 @@ def test_an_opened_file_is_prepared_like_the_data(qtbot, tmp_path, tiny_checkpoi
     from cvae.data.align import centre_crop
     from cvae.data.image_file import to_picture
 
-    monkeypatch.setattr("cvae.data.image_file.find_faces", lambda image: [])  # (faces: tests/test_explorer_photos)
+    monkeypatch.setattr("cvae.data.image_file.find_faces", lambda image: [])  # (faces: tests/explorer/test_photos)
     root = face_folder(tmp_path / "data", "celeba-hq")
     entry = open_entry(face_checkpoint(tmp_path / "face.pt"))
     panel = make_panel(qtbot, tmp_path, root)

@@ -256,7 +256,7 @@ def test_cvae_train_under_torchrun_writes_one_checkpoint_and_one_log(tmp_path):
                "-m", "trainer.cli", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--epochs", "2",
                "--output", str(out), "--conv-channels", "4,8", "--hidden-dim", "16", "--batch-size", "32",
                "--device", "auto"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parents[1],
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=Path(__file__).parents[2],
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stderr.splitlines()

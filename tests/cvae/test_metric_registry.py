@@ -45,7 +45,7 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from tests.test_evaluation import face_judge
+    from tests.trainer.test_evaluation import face_judge
 
     folder = tmp_path_factory.mktemp("models")
     paths = {family: make_checkpoint(folder / f"{family}.pt", family) for family in FAMILIES}

@@ -11,7 +11,7 @@ from explorer.images import to_qimage
 from explorer.panels.generate import GeneratePanel
 from explorer.model_list import open_entry
 from explorer.session import Session
-from tests.test_explorer_interpolate import ini_settings
+from tests.explorer.test_interpolate import ini_settings
 
 
 @pytest.fixture

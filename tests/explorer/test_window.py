@@ -279,7 +279,7 @@ def test_one_data_folder_for_every_panel(window, tmp_path):
 
 def test_screenshot_attributes_force_the_face_toggles_and_edit_rows(tmp_path, qapp, shown, capsys):
     from explorer.panels.edit import KEEP, OFF, ON
-    from tests.test_explorer_interpolate import face_checkpoint
+    from tests.explorer.test_interpolate import face_checkpoint
     from tests.formats import CELEBA_NAMES
 
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)

@@ -15,7 +15,7 @@ import torch
 from explorer import help as help_menu
 from explorer.main_window import MainWindow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from explorer.panels.edit import EditPanel
 from explorer.panels.interpolate import InterpolatePanel
 from explorer.session import Session
 from tests.formats import ATTRIBUTES, CELEBA_NAMES
-from tests.test_explorer_interpolate import face_checkpoint, face_folder, held_out, ini_settings, wait_for_test_set
+from tests.explorer.test_interpolate import face_checkpoint, face_folder, held_out, ini_settings, wait_for_test_set
 
 cv2 = pytest.importorskip("cv2")
 REAL_DATA = os.environ.get("CVAE_DATA_DIR")
@@ -247,7 +247,7 @@ def test_interpolate_opens_a_photo_as_edit_does(qtbot, tmp_path, monkeypatch):
 def test_the_window_judge_predicts_at_its_own_thresholds(tmp_path):
     from cvae.checkpoint import load_checkpoint
     from explorer.judges import JudgeReader
-    from tests.test_evaluation import face_judge
+    from tests.trainer.test_evaluation import face_judge
 
     model = load_checkpoint(face_judge(tmp_path / "judge.pt")).model
     reader = JudgeReader(model, list(CELEBA_NAMES))
@@ -279,7 +279,7 @@ def face64_checkpoint(path):
 def test_a_held_out_face_pasted_into_a_photo_is_aligned_in_edit(qtbot, tmp_path):
     """Held-out CelebA-HQ faces (4506-4508: turned +7°, −6° and 0°, enlarged 4-5×, at an offset in a 720×540
     photo), opened in Edit: the panel's input is each face's own crop again, within 2 pixels."""
-    from tests.test_align import best_shift, paste
+    from tests.cvae.test_align import best_shift, paste
 
     judge = FakeJudge(list(CELEBA_NAMES), known_reading())
     session = Session(ini_settings(tmp_path))
@@ -316,7 +316,7 @@ def test_two_real_faces_in_one_photo_are_both_offered(qtbot, tmp_path):
     assert "2 faces in pair.png" in picker.text() and len(picker.buttons) == 2
     qtbot.mouseClick(picker.buttons[1], QtCore.Qt.MouseButton.LeftButton)
     chosen = panel.faces_from.opened[0]
-    from tests.test_align import best_shift
+    from tests.cvae.test_align import best_shift
 
     aligned = (chosen.image.permute(1, 2, 0) * 255).round().byte().numpy()
     errors = [best_shift(face, aligned)[0] for face in (left, right)]

@@ -1,0 +1,1 @@
+"""Tests of the cvae package (models, data, checkpoints, latent ops, metrics, FID)."""

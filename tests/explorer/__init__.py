@@ -1,0 +1,1 @@
+"""Tests of the explorer package (the Qt application: window, session, panels, widgets)."""
