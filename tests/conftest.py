@@ -1,55 +1,12 @@
-"""Shared fixtures: tiny random-weight checkpoints in the real on-disk format (no data folder needed)."""
+"""Shared pytest fixtures for every test folder (cvae/, trainer/, explorer/ and the cross-cutting tests here): a
+private data cache, the four tiny checkpoints and the main window on them. The builders they use, and that tests
+import, are in tests/fixtures.py; tiny files in the real on-disk formats in tests/formats.py."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
-from cvae.checkpoint import Checkpoint, save_checkpoint
-from cvae.models import (AutoencoderConfig, BetaCVAEConfig, ClassifierConfig, ConditionalVAEConfig, VAEConfig,
-                         build_model)
-
-TINY = dict(image_size=(28, 28), conv_channels=(4, 8), hidden_dim=16)
-CONFIGS = {
-    # wired like the bundled cVAE, so the explorer's tests run the same decoder paths
-    "cvae": lambda: ConditionalVAEConfig(**TINY, label_channels=True, label_every_layer=True, warp_probability=0.5,
-                                         decoder_dropout=0.1),
-    "vae": lambda: VAEConfig(latent_dim=6, **TINY),
-    "ae": lambda: AutoencoderConfig(latent_dim=4, **TINY),
-    "classifier": lambda: ClassifierConfig(**TINY),
-}
-FACE_CONFIG = lambda: BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16,  # noqa: E731
-                                     latent_dim=8, num_attributes=40)
-ATTRIBUTES = [f"Attribute_{i}" for i in range(40)]
-
-
-def make_checkpoint(path, family: str = "cvae", seed: int = 0, encodings: int = 200):
-    """Write a tiny checkpoint of `family` with random weights and fake test encodings; returns the path."""
-    torch.manual_seed(seed)
-    if family == "beta-cvae":  # a face model: 16×16 RGB, 40 attributes, no class labels
-        model = build_model(FACE_CONFIG()).eval()
-        checkpoint = Checkpoint(
-            model=model, label_names=ATTRIBUTES,
-            dataset={"name": "celeba", "split": "train", "count": 8, "channels": 3, "image_size": [16, 16],
-                     "label_kind": "attributes"},
-            train_config={"epochs": 1, "batch_size": 4, "learning_rate": 1e-3, "beta": 1.0, "seed": seed},
-            epoch=1, metrics={"test_nelbo": 1234.5})
-        return save_checkpoint(checkpoint, path)
-    model = build_model(CONFIGS[family]()).eval()
-    derived = {}
-    if family != "classifier" and encodings:
-        generator = torch.Generator().manual_seed(seed)
-        derived = {"test_encodings": torch.randn(encodings, model.latent_dim, generator=generator),
-                   "test_labels": torch.arange(encodings) % 10}
-    checkpoint = Checkpoint(
-        model=model, label_names=[str(d) for d in range(10)],
-        dataset={"name": "mnist", "split": "train", "count": 100, "channels": 1, "image_size": [28, 28],
-                 "label_kind": "class"},
-        train_config={"epochs": 1, "batch_size": 10, "learning_rate": 1e-3, "beta": 1.0, "seed": seed},
-        epoch=1, metrics={"test_nelbo": 543.21, "test_accuracy": 0.1} if family == "classifier" else
-        {"test_nelbo": 543.21, "test_rec": 540.0, "test_kl": 3.21},
-        derived=derived)
-    return save_checkpoint(checkpoint, path)
+from tests.fixtures import CONFIGS, make_checkpoint
 
 
 @pytest.fixture(autouse=True)

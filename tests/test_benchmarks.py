@@ -9,7 +9,7 @@ from cvae.checkpoint import load_checkpoint
 from cvae.data import ImageDataset
 from cvae.latent import prepare_for_inference
 from cvae.models import ConditionalVAEConfig, build_model
-from tests.conftest import make_checkpoint
+from tests.fixtures import make_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 

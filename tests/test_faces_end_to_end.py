@@ -9,7 +9,7 @@ import torch
 
 from cvae.checkpoint import load_checkpoint
 from cvae.data import load_dataset
-from cvae.models import BetaCVAEConfig, build_model
+from tests.fixtures import face_model
 from tests.formats import ATTRIBUTES, make_celeba_hq
 from trainer.config import TrainConfig
 from trainer.loop import Trainer
@@ -22,7 +22,7 @@ def test_beta_cvae_trained_on_faces_reloads_and_opens_in_the_explorer(tmp_path, 
     assert train.images.shape == (9, 3, 16, 16) and train.labels.shape == (9, 40) and len(test) == 1
 
     torch.manual_seed(0)
-    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4))
+    model = face_model(latent_dim=4)
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     path = tmp_path / "faces-beta.pt"
     config = TrainConfig(epochs=1, batch_size=4, beta=2.0, device="cpu", sample_count=4)
@@ -68,14 +68,11 @@ def test_beta_cvae_trained_on_faces_reloads_and_opens_in_the_explorer(tmp_path, 
 def test_a_face_set_smaller_than_the_sample_preview_trains(tmp_path):
     """The per-epoch preview draws 16 attribute rows; a test split of 3 faces repeats them instead of failing."""
     from cvae.data import load_dataset
-    from cvae.models import BetaCVAEConfig, build_model
-    from tests.formats import make_celeba_hq
     from trainer import TrainConfig, Trainer
     root = make_celeba_hq(tmp_path / "faces", count=12, size=16)
     train = load_dataset("celeba", root, "train", image_size=16)
     test = load_dataset("celeba", root, "test", image_size=16)
     assert len(test) < 16
-    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
-                                       num_attributes=40))
+    model = face_model(latent_dim=4)
     result = Trainer(model, train, test, TrainConfig(epochs=1, batch_size=4, device="cpu"), tmp_path / "f.pt").run()
     assert result.status == "finished" and result.epoch == 1

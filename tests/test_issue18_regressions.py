@@ -11,8 +11,8 @@ import pytest
 from PySide6 import QtCore
 
 from cvae import fid
-from tests.conftest import make_checkpoint
 from tests.explorer.test_train import set_up, wait_end
+from tests.fixtures import face_judge, make_checkpoint
 from tests.formats import CELEBA_NAMES, make_celeba_hq, make_mnist
 from trainer import eval_cli
 from trainer.jobs import CANCELLED, FAILED, FINISHED, EvaluateJob
@@ -36,11 +36,6 @@ def faces(tmp_path_factory):
     root = tmp_path_factory.mktemp("faces")
     make_celeba_hq(root / "celebahq64", count=16, size=16, names=CELEBA_NAMES)
     return root
-
-
-def face_judge(path):
-    from tests.trainer.test_evaluation import face_judge as build
-    return build(path)
 
 
 # ----- bug 4: cvae-eval's printing, the evaluate job's summary ------------------------------------------------

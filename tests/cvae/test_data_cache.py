@@ -276,7 +276,7 @@ def test_mapped_dataset_batches_moves_and_keeps_the_file_intact(hq, tmp_path):
 
 
 def test_training_from_the_map_gives_the_same_numbers_as_from_memory(tmp_path):
-    from cvae.models import BetaCVAEConfig, build_model
+    from tests.fixtures import face_model
     from trainer import TrainConfig, Trainer
 
     root = make_celeba_hq(tmp_path / "faces", count=24, size=16)
@@ -284,8 +284,7 @@ def test_training_from_the_map_gives_the_same_numbers_as_from_memory(tmp_path):
     for cache in (False, tmp_path / "cache", tmp_path / "cache"):  # memory, build, map
         train = load(root, cache)
         torch.manual_seed(0)
-        model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
-                                           num_attributes=40))
+        model = face_model(latent_dim=4)
         config = TrainConfig(epochs=2, batch_size=8, device="cpu", sample_count=0)
         result = Trainer(model, train, None, config, tmp_path / f"run-{len(results)}.pt").run()
         results.append((result.history, {k: v.clone() for k, v in model.state_dict().items()}))

@@ -18,17 +18,14 @@ from cvae.data import ImageDataset
 from cvae.derived import Derived, derive
 from cvae.latent import encode_means
 from cvae.models import ClassifierConfig, ConditionalVAEConfig, VAEConfig, build_model
-from tests.conftest import ATTRIBUTES, FACE_CONFIG, TINY
+from tests.fixtures import TINY, face_checkpoint, face_model, tiny_faces
 from trainer import TrainConfig, Trainer, TrainingCallback
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def faces(split: str, count: int) -> ImageDataset:
-    generator = torch.Generator().manual_seed(len(split))
-    labels = (torch.rand(count, 40, generator=generator) < 0.3).to(torch.uint8)
-    images = torch.randint(0, 256, (count, 3, 16, 16), generator=generator, dtype=torch.uint8)
-    return ImageDataset("celeba", split, images, labels, list(ATTRIBUTES), "attributes")
+    return tiny_faces(count, seed=len(split), split=split, marked=False)  # 40 attributes, each on at rate 0.3
 
 
 def digits(split: str, count: int) -> ImageDataset:
@@ -47,7 +44,7 @@ def face_run(tmp_path_factory):
     train, test = faces("train", 40), faces("test", 60)  # more held-out faces than the 48 it keeps
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("faces") / "face.pt"
-    trainer = Trainer(build_model(FACE_CONFIG()), train, test, config(), path)
+    trainer = Trainer(face_model(), train, test, config(), path)
     assert trainer.run().status == "finished"
     return trainer, path, train, test
 
@@ -85,7 +82,6 @@ def test_directions_are_attribute_directions_of_the_training_faces_means(face_ru
 def test_an_old_file_gains_directions_from_a_data_folder_and_keeps_the_rest(tmp_path, monkeypatch):
     from cvae.derived import add_attribute_directions
     from tests.formats import make_celeba_hq
-    from tests.explorer.test_interpolate import face_checkpoint
 
     root = tmp_path / "data"
     make_celeba_hq(root / "celebahq64", count=40, size=16)
@@ -186,7 +182,7 @@ def test_per_epoch_saves_stay_cheap_and_the_last_one_derives(tmp_path):
 
 def test_derive_follows_capabilities_and_leaves_the_generators_and_mode_alone():
     train, test = faces("train", 12), faces("test", 5)
-    model = build_model(FACE_CONFIG()).train()
+    model = face_model().train()
     torch.manual_seed(7)
     before = torch.get_rng_state()
     derived = derive(model, train, test, sample_faces=3, attribute_rows=4)

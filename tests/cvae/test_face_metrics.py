@@ -7,6 +7,7 @@ for what it adds: positive weights from the data, tuned thresholds, one fit per 
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +18,7 @@ from cvae.data import ImageDataset
 from cvae.metrics import attribute_accuracy, attribute_control, edit_control
 from cvae.models import AttributeJudgeConfig, build_model
 from cvae.models.attribute_judge import balanced_accuracy, choose_thresholds
+from tests import fixtures
 from trainer import TrainConfig, Trainer
 
 A = 6
@@ -133,12 +135,8 @@ def test_a_judge_that_reads_other_attributes_is_refused():
         attribute_control(PixelGenerator(), judge, data, NAMES, count=10)
 
 
-def tiny_faces(n: int = 64, seed: int = 0) -> ImageDataset:
-    generator = torch.Generator().manual_seed(seed)
-    labels = (torch.rand(n, A, generator=generator) < torch.tensor([0.5, 0.1, 0.4, 0.2, 0.05, 0.3])).to(torch.uint8)
-    images = torch.randint(0, 256, (n, 3, 16, 16), generator=generator, dtype=torch.uint8)
-    images[:, 0, :4, :4] = labels[:, :1, None].expand(-1, 4, 4) * 255  # something to learn
-    return ImageDataset("celeba", "train", images, labels, list(NAMES), "attributes")
+# 16×16 RGB faces with the six attributes at rates like CelebA's, the first painted in (something to learn)
+tiny_faces = partial(fixtures.tiny_faces, names=NAMES, rates=[0.5, 0.1, 0.4, 0.2, 0.05, 0.3])
 
 
 def judge_config(**overrides) -> AttributeJudgeConfig:
@@ -178,14 +176,11 @@ def test_predict_and_probabilities_use_the_tuned_thresholds():
 
 
 def test_cpu_bfloat16_training_is_applied_and_tracks_float32(tmp_path, monkeypatch):
-    from cvae.models import BetaCVAEConfig
-
     monkeypatch.setattr("trainer.loop.native_cpu_bf16", lambda: True)  # emulated bf16 still computes the same
     data = tiny_faces(32)
     losses = {}
     for bf16 in (False, True):
-        model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
-                                           num_attributes=A))
+        model = fixtures.face_model(latent_dim=4, num_attributes=A)
         trainer = Trainer(model, data, None, TrainConfig(epochs=1, batch_size=32, seed=3, cpu_bf16=bf16,
                                                          device="cpu", sample_count=0), tmp_path / f"{bf16}.pt")
         assert trainer.use_cpu_bf16 is bf16
@@ -195,11 +190,8 @@ def test_cpu_bfloat16_training_is_applied_and_tracks_float32(tmp_path, monkeypat
 
 
 def test_cpu_bfloat16_is_ignored_with_a_warning_where_the_cpu_only_emulates_it(tmp_path, monkeypatch):
-    from cvae.models import BetaCVAEConfig
-
     monkeypatch.setattr("trainer.loop.native_cpu_bf16", lambda: False)
-    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4,
-                                       num_attributes=A))
+    model = fixtures.face_model(latent_dim=4, num_attributes=A)
     with pytest.warns(UserWarning, match="no native bfloat16"):
         trainer = Trainer(model, tiny_faces(8), None, TrainConfig(epochs=1, batch_size=8, cpu_bf16=True,
                                                                   device="cpu", sample_count=0), tmp_path / "f.pt")

@@ -3,8 +3,9 @@ import torch
 
 from cvae import latent
 from cvae.errors import ConfigError
-from cvae.models import BetaCVAEConfig, ConditionalVAEConfig, VAEConfig, build_model
+from cvae.models import ConditionalVAEConfig, VAEConfig, build_model
 from cvae.plane import LatentPlane, grid_points
+from tests.fixtures import face_model
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +70,7 @@ def test_encode_means_accepts_uint8_and_batches(cvae_model):
 
 def test_edit_changes_attributes_and_keeps_the_code():
     torch.manual_seed(0)
-    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=8,
-                                       num_attributes=3)).eval()
+    model = face_model(num_attributes=3).eval()
     images = torch.rand(2, 3, 16, 16)
     labels = torch.tensor([[0, 1, 0], [1, 0, 0]])
     smiling = labels.clone()

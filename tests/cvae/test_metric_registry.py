@@ -17,7 +17,7 @@ from torch import nn
 from cvae import metrics_registry as registry
 from cvae.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from cvae.errors import ConfigError
-from tests.conftest import make_checkpoint
+from tests.fixtures import face_judge, make_checkpoint
 from tests.formats import CELEBA_NAMES, make_celeba_hq, make_mnist
 from trainer.evaluation import evaluate_checkpoint, measure, plan_evaluation, report_path, write_results
 
@@ -45,8 +45,6 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    from tests.trainer.test_evaluation import face_judge
-
     folder = tmp_path_factory.mktemp("models")
     paths = {family: make_checkpoint(folder / f"{family}.pt", family) for family in FAMILIES}
     return paths, {"digits": make_checkpoint(folder / "judge.pt", "classifier"),

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 from cvae.checkpoint import load_checkpoint
 from cvae.data import ImageDataset
-from cvae.models import BetaCVAEConfig, ConditionalVAEConfig, build_model
+from cvae.models import ConditionalVAEConfig, build_model
 from cvae.models.objectives import AttributeReading, ClassReading, ImageCritic, LatentAdversary
 from cvae.models.terms import LossTerms
+from tests import fixtures
 from trainer import TrainConfig, Trainer
 from trainer.callbacks import MetricsLog
 
@@ -22,20 +23,16 @@ NAMES = [f"Attribute_{i}" for i in range(A)]
 
 
 def faces(n: int = 32, seed: int = 0) -> ImageDataset:
-    generator = torch.Generator().manual_seed(seed)
-    labels = (torch.rand(n, A, generator=generator) < 0.4).to(torch.uint8)
-    images = torch.randint(0, 256, (n, 3, 16, 16), generator=generator, dtype=torch.uint8)
-    images[:, 0, :4, :4] = labels[:, :1, None].expand(-1, 4, 4) * 255
-    return ImageDataset("celeba", "train", images, labels, list(NAMES), "attributes")
+    return fixtures.tiny_faces(n, names=NAMES, rates=0.4, seed=seed)  # 16×16 RGB, the first attribute painted in
 
 
 def face_model(**overrides):
+    """The tests' face model (4-d latent, A attributes) with the residual body, the calibrated likelihood and
+    all three objective terms."""
     torch.manual_seed(0)
-    values = dict(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=4, num_attributes=A,
-                  architecture="residual", likelihood="calibrated", attribute_loss=10.0, latent_adversary=5.0,
-                  adversary_warmup=0.0, critic=2.0)
-    values.update(overrides)
-    return build_model(BetaCVAEConfig(**values))
+    values = dict(latent_dim=4, num_attributes=A, architecture="residual", likelihood="calibrated",
+                  attribute_loss=10.0, latent_adversary=5.0, adversary_warmup=0.0, critic=2.0)
+    return fixtures.face_model(**{**values, **overrides})
 
 
 def grads(module) -> list[torch.Tensor]:

@@ -9,7 +9,7 @@ import pytest
 from cvae.models import Capabilities, build_model
 from explorer.panels.generate import GeneratePanel
 from explorer.panels.latent_map import LatentMapPanel
-from tests.conftest import CONFIGS, FACE_CONFIG
+from tests.fixtures import CONFIGS, face_config
 
 
 @pytest.mark.parametrize("family, expected", [
@@ -26,7 +26,7 @@ def test_each_family_reports_what_it_can_do(family, expected):
 
 
 def test_a_face_model_takes_attributes():
-    capabilities = build_model(FACE_CONFIG()).capabilities
+    capabilities = build_model(face_config()).capabilities
     assert capabilities.takes_attributes and not capabilities.takes_class
     assert (capabilities.label_count, capabilities.image_shape, capabilities.latent_dim) == (40, (3, 16, 16), 8)
 

@@ -18,8 +18,9 @@ from explorer.model_list import open_entry
 from explorer.panels.edit import KEEP, OFF, ON, EditPanel
 from explorer.session import Session
 from tests.formats import CELEBA_NAMES, make_mnist
-from tests.explorer.test_interpolate import (LAYOUTS, bad_attribute_file, face_checkpoint, face_folder, held_out,
-                                             ini_settings, record_dialogs, wait_for_test_set)
+from tests.explorer.test_interpolate import (LAYOUTS, bad_attribute_file, ini_settings, record_dialogs,
+                                             wait_for_test_set)
+from tests.fixtures import face_checkpoint, face_folder, face_judge, held_out
 
 
 
@@ -288,8 +289,6 @@ def test_the_window_gives_the_edit_panel_the_open_attribute_judge(qtbot, tmp_pat
     from explorer.judges import JudgeReader
     from explorer.main_window import MainWindow
     from cvae.checkpoint import load_checkpoint
-    from tests.trainer.test_evaluation import face_judge
-
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)
     judge_path = face_judge(tmp_path / "judge.pt")  # 16×16, CelebA's 40 names
     other = face_checkpoint(tmp_path / "other.pt")  # the fixture's Attr_i names: no judge reads those
@@ -312,8 +311,6 @@ def test_a_digit_judge_never_reads_the_face_model_shown_next(qtbot, tmp_path, ti
     """Selecting a face model after a digit model: the digit judge is gone before the faces are decoded (it used
     to read them and fail: 'expected input to have 1 channels')."""
     from explorer.main_window import MainWindow
-    from tests.trainer.test_evaluation import face_judge
-
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES,
                            derived={"sample_means": torch.randn(6, 8), "sample_labels": torch.zeros(6, 40)})
     win = MainWindow(dialogs=False, settings=ini_settings(tmp_path))

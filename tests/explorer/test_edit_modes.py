@@ -10,10 +10,9 @@ import torch
 
 from cvae import latent as L
 from cvae.attribute_edits import edit_inputs, implied_labels
-from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cvae.checkpoint import load_checkpoint
 from cvae.data import ImageDataset
 from cvae.derived import Derived, derive
-from cvae.models import build_model
 from explorer.model_list import open_entry
 from explorer.panels.edit import ON, EditPanel
 from explorer.panels.generate import GeneratePanel
@@ -21,8 +20,8 @@ from explorer.session import Session
 from explorer.widgets.attributes import ATTRIBUTE_GROUPS, pretty
 from explorer.widgets.attribute_toggles import ON as TOGGLE_ON
 from explorer.widgets.edit_mode import NO_DIRECTIONS, NO_ROWS
-from tests.conftest import FACE_CONFIG
 from tests.explorer.test_interpolate import ini_settings
+from tests.fixtures import face_checkpoint
 
 CELEBA = [name for _, members in ATTRIBUTE_GROUPS for name in members]
 MALE, MAKEUP, LIPSTICK = (CELEBA.index(n) for n in ("Male", "Heavy_Makeup", "Wearing_Lipstick"))
@@ -49,16 +48,14 @@ def training_faces(count: int, split: str) -> ImageDataset:
 def face_file(path, directions: bool = True, rows: bool = True):
     """A tiny face model whose derived data is derive()'s on the faces above; without `directions` (or `rows`)
     as a file written before they were derived."""
-    torch.manual_seed(0)
-    model = build_model(FACE_CONFIG()).eval()
-    derived = derive(model, training_faces(200, "train"), training_faces(20, "test"), sample_faces=6).to_dict()
-    if not directions:
-        derived.pop("attribute_directions")
-    if not rows:
-        derived.pop("attribute_rows")
-    return save_checkpoint(Checkpoint(model=model, label_names=list(CELEBA), derived=derived,
-                                      dataset={"name": "celeba", "channels": 3, "image_size": [16, 16],
-                                               "label_kind": "attributes"}), path)
+    def derived(model) -> dict:
+        values = derive(model, training_faces(200, "train"), training_faces(20, "test"), sample_faces=6).to_dict()
+        if not directions:
+            values.pop("attribute_directions")
+        if not rows:
+            values.pop("attribute_rows")
+        return values
+    return face_checkpoint(path, names=CELEBA, derived=derived)
 
 
 def edit_panel(qtbot, tmp_path, **kinds) -> EditPanel:

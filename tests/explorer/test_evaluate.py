@@ -117,7 +117,7 @@ def test_cancel_says_cancelling_at_once_and_the_bar_stays_where_it_was(window, q
 
 def test_a_negative_loss_in_nats_is_explained_under_the_table(window, tmp_path):
     from cvae.checkpoint import save_checkpoint
-    from tests.conftest import make_checkpoint
+    from tests.fixtures import make_checkpoint
 
     panel = window.evaluate_panel
     assert panel.notes_label.text() == ""  # the digit model's loss is positive: nothing to explain

@@ -7,24 +7,21 @@ import pytest
 import torch
 
 from cvae import latent as L
-from cvae.checkpoint import Checkpoint, save_checkpoint
-from cvae.models import BetaCVAEConfig, build_model
 from explorer.model_list import open_entry
 from explorer.panels.generate import GeneratePanel
 from explorer.widgets.attributes import ATTRIBUTE_GROUPS
 from explorer.widgets.attribute_toggles import OFF, ON, SAMPLED
+from tests import fixtures
 
 CELEBA = [name for _, members in ATTRIBUTE_GROUPS for name in members]
 
 
 def face_checkpoint(path, rows: bool = True):
-    torch.manual_seed(0)
-    model = build_model(BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, latent_dim=8,
-                                       num_attributes=40, label_every_layer=True)).eval()
-    derived = {"attribute_rows": (torch.rand(50, 40) < 0.3).to(torch.uint8)} if rows else {}
-    return save_checkpoint(Checkpoint(model=model, label_names=list(CELEBA), derived=derived,
-                                      dataset={"name": "celeba", "channels": 3, "image_size": [16, 16],
-                                               "label_kind": "attributes"}), path)
+    """The tests' face model with the labels at every decoder layer, CelebA's names in the toggles' order and (with
+    `rows`) 50 attribute rows to draw "like the data" from."""
+    generator = torch.Generator().manual_seed(0)
+    derived = {"attribute_rows": (torch.rand(50, 40, generator=generator) < 0.3).to(torch.uint8)} if rows else {}
+    return fixtures.face_checkpoint(path, names=CELEBA, derived=derived, model={"label_every_layer": True})
 
 
 @pytest.fixture

@@ -14,43 +14,17 @@ from PySide6 import QtCore, QtWidgets
 
 from cvae import data as cvae_data
 from cvae import latent as L
-from cvae.checkpoint import Checkpoint, save_checkpoint
-from cvae.models import build_model
 from explorer import faces as FX
 from explorer.model_list import open_entry
 from explorer.panels.interpolate import InterpolatePanel
 from explorer.session import DATA_DIR_KEY, Session
-from tests.conftest import FACE_CONFIG
-from tests.formats import ATTRIBUTES, make_celeba, make_celeba_hq, make_mnist
+from tests.fixtures import face_checkpoint, face_folder, held_out
+from tests.formats import make_celeba_hq, make_mnist
 
 LAYOUTS = ("celeba-hq", "celeba")
 
 
-# ----- helpers shared with test_edit -----
-def face_checkpoint(path, names=ATTRIBUTES, derived=None, seed=0):
-    """A tiny 16×16 RGB β-CVAE whose attribute names are `names` (by default the fixture folders' names)."""
-    torch.manual_seed(seed)
-    model = build_model(FACE_CONFIG()).eval()
-    checkpoint = Checkpoint(model=model, label_names=list(names), derived=dict(derived or {}),
-                            dataset={"name": "celeba", "split": "train", "count": 8, "channels": 3,
-                                     "image_size": [16, 16], "label_kind": "attributes"})
-    return save_checkpoint(checkpoint, path)
-
-
-def face_folder(root, layout, count=40):
-    """A tiny face folder in one of CelebA's two layouts; returns the data folder (its parent for CelebA-HQ)."""
-    if layout == "celeba-hq":
-        make_celeba_hq(root / "celebahq64", count=count, size=16)
-    else:
-        make_celeba(root / "celeba", count=count)
-    return root
-
-
-def held_out(root):
-    """The fixture's held-out faces as the panels load them, read independently."""
-    return cvae_data.load_dataset("celeba", root, "test", image_size=16, cache_dir=False)
-
-
+# ----- helpers shared with the other explorer tests -----
 def ini_settings(tmp_path, data_dir=None) -> QtCore.QSettings:
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
     if data_dir is not None:

@@ -213,7 +213,7 @@ def test_larger_latent_slice_and_pca_planes(window, qtbot):
 def test_a_checkpoint_without_encodings_still_maps(qtbot, tmp_path):
     """No test-set encodings: no dots, a note that says so, PCA not offered, and the map still decodes and pins."""
     from explorer.main_window import MainWindow
-    from tests.conftest import make_checkpoint
+    from tests.fixtures import make_checkpoint
     win = MainWindow(dialogs=False)
     qtbot.addWidget(win)
     win.open_paths([make_checkpoint(tmp_path / "bare-vae.pt", "vae", encodings=0),

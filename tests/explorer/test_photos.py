@@ -16,17 +16,16 @@ from PIL import Image
 from PySide6 import QtCore
 
 from cvae import latent as L
-from cvae.checkpoint import Checkpoint, save_checkpoint
 from cvae.data.align import FoundFace, align_face, centre_crop
 from cvae.data.image_file import load_image_file
-from cvae.models import BetaCVAEConfig, build_model
 from explorer import faces as FX
 from explorer.model_list import open_entry
 from explorer.panels.edit import EditPanel
 from explorer.panels.interpolate import InterpolatePanel
 from explorer.session import Session
 from tests.formats import ATTRIBUTES, CELEBA_NAMES
-from tests.explorer.test_interpolate import face_checkpoint, face_folder, held_out, ini_settings, wait_for_test_set
+from tests.explorer.test_interpolate import ini_settings, wait_for_test_set
+from tests.fixtures import face_checkpoint, face_folder, face_judge, held_out
 
 cv2 = pytest.importorskip("cv2")
 REAL_DATA = os.environ.get("CVAE_DATA_DIR")
@@ -247,8 +246,6 @@ def test_interpolate_opens_a_photo_as_edit_does(qtbot, tmp_path, monkeypatch):
 def test_the_window_judge_predicts_at_its_own_thresholds(tmp_path):
     from cvae.checkpoint import load_checkpoint
     from explorer.judges import JudgeReader
-    from tests.trainer.test_evaluation import face_judge
-
     model = load_checkpoint(face_judge(tmp_path / "judge.pt")).model
     reader = JudgeReader(model, list(CELEBA_NAMES))
     images = torch.rand(4, 3, 16, 16)
@@ -267,12 +264,7 @@ def real_faces(indices):
 
 
 def face64_checkpoint(path):
-    torch.manual_seed(0)
-    model = build_model(BetaCVAEConfig(image_size=(64, 64), conv_channels=(4, 8), hidden_dim=16, latent_dim=8,
-                                       num_attributes=40)).eval()
-    return save_checkpoint(Checkpoint(model=model, label_names=list(CELEBA_NAMES),
-                                      dataset={"name": "celeba", "channels": 3, "image_size": [64, 64],
-                                               "label_kind": "attributes"}), path)
+    return face_checkpoint(path, names=CELEBA_NAMES, size=64)  # the real faces' size
 
 
 @pytest.mark.real_data

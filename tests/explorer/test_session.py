@@ -18,8 +18,8 @@ from explorer.panels import PANELS
 from explorer.panels.edit import ON, EditPanel
 from explorer.session import DATA_DIR_KEY, Session
 from tests.formats import CELEBA_NAMES, make_mnist
-from tests.trainer.test_evaluation import face_judge
-from tests.explorer.test_interpolate import face_checkpoint, face_folder, ini_settings, wait_for_test_set
+from tests.explorer.test_interpolate import ini_settings, wait_for_test_set
+from tests.fixtures import face_checkpoint, face_folder, face_judge
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from explorer import app as app_module
 from explorer.app import main
 from explorer.main_window import MainWindow
 from explorer.model_card import card_rows
-from tests.conftest import make_checkpoint
+from tests.fixtures import make_checkpoint
 
 
 @pytest.fixture
@@ -247,7 +247,7 @@ def test_bundled_models_open(tmp_path, qapp):
 
 
 def test_every_bundled_title_fits_the_model_list_at_the_default_window_size(tmp_path, qtbot):
-    """Issue 19, 7: at the default size the list cut the face model's title ("celeba-beta-cvae — β-CVAE (multi-l…")."""
+    """Issue 19, 7: at the default size the list cut the face model's title ("celeba-beta-cvae — β-CVAE (mul…")."""
     from cvae_explorer_resources import bundled_checkpoints
 
     settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
@@ -279,7 +279,7 @@ def test_one_data_folder_for_every_panel(window, tmp_path):
 
 def test_screenshot_attributes_force_the_face_toggles_and_edit_rows(tmp_path, qapp, shown, capsys):
     from explorer.panels.edit import KEEP, OFF, ON
-    from tests.explorer.test_interpolate import face_checkpoint
+    from tests.fixtures import face_checkpoint
     from tests.formats import CELEBA_NAMES
 
     face = face_checkpoint(tmp_path / "face.pt", names=CELEBA_NAMES)

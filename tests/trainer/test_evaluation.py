@@ -17,7 +17,7 @@ from cvae import fid
 from cvae.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cvae.errors import CheckpointError, ConfigError, DatasetError, MissingWeightsError
 from cvae.models import build_model
-from tests.conftest import CONFIGS, make_checkpoint
+from tests.fixtures import CONFIGS, face_judge, make_checkpoint
 from tests.formats import CELEBA_NAMES, make_mnist
 from trainer import eval_cli
 from trainer.evaluation import (EvaluationCallback, EvaluationCancelled, bundled_judge, evaluate_checkpoint,
@@ -231,19 +231,6 @@ def test_a_face_model_without_a_judge_gets_its_loss_and_says_what_was_skipped(tm
             in result["skipped"]["attribute-control"])
     assert "judge Fréchet distance is defined on the digit judge's features" in result["skipped"]["judge-fd"]
     assert "not conditioned on a class label" in result["skipped"]["conditional-accuracy"]
-
-
-def face_judge(path, attributes: int = 40, size: int = 16):
-    from cvae.models import AttributeJudgeConfig
-
-    torch.manual_seed(3)
-    judge = build_model(AttributeJudgeConfig(image_size=(size, size), conv_channels=(4, 8), hidden_dim=8,
-                                             num_attributes=attributes)).eval()
-    checkpoint = Checkpoint(model=judge, label_names=CELEBA_NAMES[:attributes],
-                            dataset={"name": "celeba", "split": "train", "count": 8, "channels": 3,
-                                     "image_size": [size, size], "label_kind": "attributes"},
-                            train_config={"epochs": 1}, epoch=1)
-    return save_checkpoint(checkpoint, path)
 
 
 def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_judge(tmp_path, capsys):
