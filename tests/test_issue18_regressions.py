@@ -188,6 +188,7 @@ def legend_names(plot) -> list[str]:
     return [label.text for _, label in plot.getPlotItem().legend.items]
 
 
+@pytest.mark.slow  # GUI training
 def test_a_new_run_shows_nothing_of_the_previous_one(train_window, qtbot, train_data, tmp_path):
     """Bug 6: after a failed start the panel showed the previous run's progress bar and samples, and a new run
     started with the previous run's axes, legend and "Samples after epoch 2"."""
@@ -209,6 +210,7 @@ def test_a_new_run_shows_nothing_of_the_previous_one(train_window, qtbot, train_
     assert panel.history == [] and panel.loss_plot.getPlotItem().viewRange()[0][1] <= 1.01
 
 
+@pytest.mark.slow  # GUI training
 def test_a_cancelled_run_shows_no_eta_and_says_cancelled_once(train_window, qtbot, train_data, tmp_path):
     """Bug 6: after Cancel the progress bar still showed an ETA; issue 19: "Cancelled: cancelled; …"."""
     panel = train_window.train_panel

@@ -475,18 +475,16 @@ def test_an_unreachable_cpu_index_is_said_in_one_line_and_leaves_no_venv(setup_c
     _assert_refused_in_one_line(setup_copy, result, log, index)
 
 
-def test_an_index_that_never_answers_is_given_up_on_in_seconds(setup_copy):
+def test_an_index_that_never_answers_is_given_up_on_by_the_probe(setup_copy):
+    """The probe's own timeout (5 s) gives up, before pip is ever asked (pip alone retried for 88 s)."""
     import socket
-    import time
     with socket.socket() as silent:  # accepts connections (the backlog) and never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         index = f"http://127.0.0.1:{silent.getsockname()[1]}/cpu"
-        start = time.monotonic()
         result, log = setup_copy("none no no", CVAE_TORCH="cpu", CVAE_TORCH_INDEX=index)
-        elapsed = time.monotonic() - start
-    _assert_refused_in_one_line(setup_copy, result, log, index)
-    assert elapsed < 15  # the probe's 5 s (pip alone retried for 88 s)
+    _assert_refused_in_one_line(setup_copy, result, log, index)  # the probe alone ran: no pip, no venv
+    assert "timed out" in result.stderr
 
 
 def test_an_index_without_that_flavour_says_so(setup_copy, torch_index):

@@ -4,7 +4,7 @@ reported in the panel; the test set loaded off the GUI thread."""
 
 from __future__ import annotations
 
-import itertools
+import threading
 import time
 
 import pytest
@@ -236,32 +236,30 @@ def test_a_bad_attribute_file_is_one_line_in_the_panel(problem, qtbot, tmp_path,
 def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
     root = face_folder(tmp_path / "data", "celeba-hq")
     real = cvae_data.load_dataset
-    loads = []
+    threads, loads = [], []  # the thread of each load; the GUI's timer ticks when it returned
 
     def slow(*args, **kwargs):
+        threads.append(threading.current_thread())
         time.sleep(0.6)
         try:
             return real(*args, **kwargs)
         finally:
-            loads.append(time.perf_counter())
+            loads.append(len(ticks))
 
     monkeypatch.setattr(cvae_data, "load_dataset", slow)
     ticks = []
     timer = QtCore.QTimer()
     timer.setInterval(0)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(lambda: ticks.append(None))
     panel = make_panel(qtbot, tmp_path, root)
     entry = open_entry(face_checkpoint(tmp_path / "face.pt"))
-    started = time.perf_counter()
     panel.set_entry(entry)
-    assert time.perf_counter() - started < 0.4  # set_entry only starts the load
     timer.start()
     wait_for_test_set(qtbot, panel)
     timer.stop()
     assert panel.faces_from.test_faces
-    during = [t for t in ticks if t < loads[0]]
-    assert len(during) >= 10  # the event loop kept turning while the faces loaded
-    assert max(b - a for a, b in itertools.pairwise(during)) < 0.3
+    assert threads and threading.main_thread() not in threads  # set_entry only starts the load
+    assert loads[0] >= 10  # the event loop kept turning while the faces loaded
     count = len(panel.faces_from.test_faces)
     panel.set_entry(entry)  # the same model again: the faces loaded before, without reading them again
     assert panel.faces_from.test_faces == []

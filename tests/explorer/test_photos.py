@@ -23,9 +23,9 @@ from explorer.model_list import open_entry
 from explorer.panels.edit import EditPanel
 from explorer.panels.interpolate import InterpolatePanel
 from explorer.session import Session
-from tests.formats import ATTRIBUTES, CELEBA_NAMES
 from tests.explorer.test_interpolate import ini_settings, wait_for_test_set
 from tests.fixtures import face_checkpoint, face_folder, face_judge, held_out
+from tests.formats import ATTRIBUTES, CELEBA_NAMES
 
 cv2 = pytest.importorskip("cv2")
 REAL_DATA = os.environ.get("CVAE_DATA_DIR")

@@ -9,9 +9,11 @@ import threading
 import pytest
 
 from cvae.checkpoint import load_checkpoint
-from tests.formats import make_mnist
 from tests.explorer.test_train import set_up, wait_end, window  # noqa: F401 (window is a fixture)
+from tests.formats import make_mnist
 from trainer.jobs import CANCELLED, FAILED, FINISHED, JobCallback, TrainJob, TrainSpec
+
+pytestmark = pytest.mark.slow  # GUI training: runs resumed from the Train panel
 
 
 @pytest.fixture(scope="module")

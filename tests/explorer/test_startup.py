@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -61,6 +63,7 @@ print(ended[0].status, "torch._dynamo" in sys.modules)
 """
 
 
+@pytest.mark.slow  # GUI training in a fresh process
 def test_a_job_importing_modules_on_its_thread_does_not_crash_the_gui_thread(tmp_path):
     """A fresh process, as a user's: the worker's first lazy imports (torch._dynamo, when the optimizer is built)
     run while the GUI thread processes events. With PySide6 6.12.0 this aborted the interpreter
@@ -74,23 +77,17 @@ def test_a_job_importing_modules_on_its_thread_does_not_crash_the_gui_thread(tmp
     assert done.stdout.split()[-2:] == ["finished", "True"]
 
 
-def test_the_splash_does_not_wait_a_second_to_be_shown(qapp):
+def test_the_splash_is_on_screen_when_it_returns_and_gone_after_finish(qapp):
     """Qt's QSplashScreen.show() (and finish()) wait in processEvents(..., 1000 ms) for the window to be reported
     exposed, and that call keeps waiting for more events after it is: a whole second before torch even starts to
-    load. The explorer's splash waits for its expose event alone (milliseconds; 0.9 s leaves room for a loaded
-    machine and is still under Qt's full second)."""
-    import time
-
+    load. The explorer's splash waits for its expose event alone; how long it takes to be on screen is
+    benchmarks/bench_explorer.py's figure (README, "Benchmarks")."""
     from explorer.app import _splash
-    start = time.perf_counter()
     splash = _splash(qapp)
-    shown = time.perf_counter() - start
     try:
         assert splash.isVisible() and splash.windowHandle().isExposed()
-        assert shown < 0.9, f"the splash took {shown:.2f} s to show"
-        start = time.perf_counter()
         splash.finish(None)
-        assert not splash.isVisible() and time.perf_counter() - start < 0.5
+        assert not splash.isVisible()
     finally:
         splash.close()
         splash.deleteLater()

@@ -377,6 +377,7 @@ class InterruptAt(MetricsLog):
             signal.raise_signal(self.signum)
 
 
+@pytest.mark.slow  # crash safety: three runs, one stopped by a signal
 @pytest.mark.parametrize("signum, expected_code, what", [(signal.SIGINT, 130, "cancelled"),
                                                          (signal.SIGTERM, 143, "stopped by SIGTERM")])
 def test_a_stop_signal_finishes_the_batch_saves_and_resume_matches_an_unbroken_run(
