@@ -85,6 +85,7 @@ def test_resume_continues_the_same_loss_curve(digits, tmp_path):
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
+@pytest.mark.slow  # crash safety: a straight run, one cancelled part-way, its resume
 def test_resume_after_a_cancel_mid_epoch_matches_too(digits, tmp_path):
     train, test = digits
     straight = Trainer(new_model(), train, test, config(epochs=3), tmp_path / "straight.pt").run()
