@@ -5,20 +5,15 @@ judge's readings; bad attribute files reported in the panel; the test set loaded
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import torch
 from PIL import Image
-from PySide6 import QtCore
 
-from cvae import data as cvae_data
 from cvae import latent as L
 from explorer.model_list import open_entry
 from explorer.panels.edit import KEEP, OFF, ON, EditPanel
 from explorer.session import Session
-from tests.explorer.test_interpolate import (LAYOUTS, bad_attribute_file, ini_settings, record_dialogs,
+from tests.explorer.test_interpolate import (LAYOUTS, SlowLoads, bad_attribute_file, ini_settings, record_dialogs,
                                              wait_for_test_set)
 from tests.fixtures import face_checkpoint, face_folder, face_judge, held_out
 from tests.formats import CELEBA_NAMES, make_mnist
@@ -224,30 +219,15 @@ def test_a_bad_attribute_file_is_one_line_in_the_panel(problem, qtbot, tmp_path,
 
 def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
     root = face_folder(tmp_path / "data", "celeba")
-    real = cvae_data.load_dataset
-    threads, done = [], []  # the thread of each load; the GUI's timer ticks when it returned
-
-    def slow(*args, **kwargs):
-        threads.append(threading.current_thread())
-        time.sleep(0.5)
-        try:
-            return real(*args, **kwargs)
-        finally:
-            done.append(len(ticks))
-
-    monkeypatch.setattr(cvae_data, "load_dataset", slow)
-    ticks = []
-    timer = QtCore.QTimer()
-    timer.setInterval(0)
-    timer.timeout.connect(lambda: ticks.append(None))
+    loads = SlowLoads(monkeypatch, 0.5)
     panel = make_panel(qtbot, tmp_path, root)
     panel.set_entry(open_entry(face_checkpoint(tmp_path / "face.pt")))
-    timer.start()
+    loads.timer.start()
     wait_for_test_set(qtbot, panel)
-    timer.stop()
+    loads.timer.stop()
     assert panel.source == "test"
-    assert threads and threading.main_thread() not in threads  # set_entry only starts the load
-    assert done[0] >= 10  # the event loop kept turning while the faces loaded
+    assert loads.off_the_gui_thread()  # set_entry only starts the load
+    assert loads.turns[0] >= 10  # the event loop kept turning while the faces loaded
 
 
 def test_opened_files_are_edited(qtbot, tmp_path, monkeypatch):

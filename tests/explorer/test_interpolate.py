@@ -32,6 +32,34 @@ def ini_settings(tmp_path, data_dir=None) -> QtCore.QSettings:
     return settings
 
 
+class SlowLoads:
+    """cvae.data.load_dataset made `seconds` slower, and a 0 ms GUI timer (start it) counting the event loop's
+    turns: `threads` holds the thread of each load, `turns` the timer's count when each load returned."""
+
+    def __init__(self, monkeypatch, seconds: float):
+        real = cvae_data.load_dataset
+        self.threads, self.turns, self.ticks = [], [], 0
+
+        def slow(*args, **kwargs):
+            self.threads.append(threading.current_thread())
+            time.sleep(seconds)
+            try:
+                return real(*args, **kwargs)
+            finally:
+                self.turns.append(self.ticks)
+
+        monkeypatch.setattr(cvae_data, "load_dataset", slow)
+        self.timer = QtCore.QTimer()
+        self.timer.setInterval(0)
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.ticks += 1
+
+    def off_the_gui_thread(self) -> bool:
+        return bool(self.threads) and threading.main_thread() not in self.threads
+
+
 def record_dialogs(monkeypatch) -> list:
     """Every QMessageBox the code opens, recorded instead of shown."""
     shown = []
@@ -235,36 +263,21 @@ def test_a_bad_attribute_file_is_one_line_in_the_panel(problem, qtbot, tmp_path,
 
 def test_loading_does_not_block_the_window(qtbot, tmp_path, monkeypatch):
     root = face_folder(tmp_path / "data", "celeba-hq")
-    real = cvae_data.load_dataset
-    threads, loads = [], []  # the thread of each load; the GUI's timer ticks when it returned
-
-    def slow(*args, **kwargs):
-        threads.append(threading.current_thread())
-        time.sleep(0.6)
-        try:
-            return real(*args, **kwargs)
-        finally:
-            loads.append(len(ticks))
-
-    monkeypatch.setattr(cvae_data, "load_dataset", slow)
-    ticks = []
-    timer = QtCore.QTimer()
-    timer.setInterval(0)
-    timer.timeout.connect(lambda: ticks.append(None))
+    loads = SlowLoads(monkeypatch, 0.6)
     panel = make_panel(qtbot, tmp_path, root)
     entry = open_entry(face_checkpoint(tmp_path / "face.pt"))
     panel.set_entry(entry)
-    timer.start()
+    loads.timer.start()
     wait_for_test_set(qtbot, panel)
-    timer.stop()
+    loads.timer.stop()
     assert panel.faces_from.test_faces
-    assert threads and threading.main_thread() not in threads  # set_entry only starts the load
-    assert loads[0] >= 10  # the event loop kept turning while the faces loaded
+    assert loads.off_the_gui_thread()  # set_entry only starts the load
+    assert loads.turns[0] >= 10  # the event loop kept turning while the faces loaded
     count = len(panel.faces_from.test_faces)
     panel.set_entry(entry)  # the same model again: the faces loaded before, without reading them again
     assert panel.faces_from.test_faces == []
     wait_for_test_set(qtbot, panel)
-    assert len(panel.faces_from.test_faces) == count and len(loads) == 1
+    assert len(panel.faces_from.test_faces) == count and len(loads.threads) == 1
 
 
 def test_an_opened_file_is_prepared_like_the_data(qtbot, tmp_path, tiny_checkpoints, monkeypatch):
