@@ -79,13 +79,17 @@ def train_candidates(names: list[str], epochs: int, work: Path, data_dir, limit:
 EDITS = ("single", "implied", "implied+direction")  # how each attribute is edited (cvae.attribute_edits)
 
 
-def directions_for(model, train, faces: int = 3000):
-    """Bias-corrected attribute directions from the codes of the first `faces` training faces."""
-    from cvae.attribute_edits import attribute_directions
+def directions_for(checkpoint, model, train):
+    """The checkpoint's shipped attribute directions, or (a file saved before they were derived) the same rule
+    applied now: cvae.derived's fit to the codes of the first DIRECTION_FACES training faces."""
+    from cvae.derived import DIRECTION_FACES, Derived, directions_of
     from cvae.latent import encode_means
 
-    images, labels = train.images[:faces].float() / 255, train.labels[:faces].float()
-    return attribute_directions(encode_means(model, images, labels).float().cpu(), labels)
+    shipped = Derived.of(checkpoint).attribute_directions
+    if shipped is not None:
+        return shipped.float()
+    images, labels = train.images[:DIRECTION_FACES], train.labels[:DIRECTION_FACES]
+    return directions_of(encode_means(model, images, labels), labels).float()
 
 
 def both_ways(row: dict) -> float:
@@ -105,7 +109,7 @@ def measure(path: Path, judge, held_out, count: int, train=None) -> dict:
     if train is not None:
         edits["implied"] = edit_control(model, judge, held_out, count=count, implied_rows=rows)
         edits["implied+direction"] = edit_control(model, judge, held_out, count=count, implied_rows=rows,
-                                                  mode="both", directions=directions_for(model, train))
+                                                  mode="both", directions=directions_for(checkpoint, model, train))
     samples = torch.cat(list(generated_batches(model, count, labels_like(held_out, count).float(), 250, seed=0)))
     return {
         "beta": checkpoint.train_config.get("beta"), "epochs": checkpoint.epoch,
