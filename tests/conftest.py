@@ -4,9 +4,21 @@ import, are in tests/fixtures.py; tiny files in the real on-disk formats in test
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.fixtures import CONFIGS, make_checkpoint
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (-n N) each worker takes its share of the cores: N workers with every core's worth of
+    torch threads each spin against one another and run slower than one process alone."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 @pytest.fixture(autouse=True)

@@ -791,6 +791,7 @@ SCRIPT_CASES = {
 }
 
 
+@pytest.mark.slow  # a fresh process each: importing torch takes seconds
 @pytest.mark.parametrize("make", SCRIPT_CASES.values(), ids=SCRIPT_CASES.keys())
 def test_console_script_refuses_in_one_line(make, sandbox, digit_run):
     assert CONSOLE_SCRIPT.is_file(), f"{CONSOLE_SCRIPT} is not installed"

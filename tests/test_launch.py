@@ -475,6 +475,7 @@ def test_an_unreachable_cpu_index_is_said_in_one_line_and_leaves_no_venv(setup_c
     _assert_refused_in_one_line(setup_copy, result, log, index)
 
 
+@pytest.mark.slow  # waits out the probe's 5 s timeout
 def test_an_index_that_never_answers_is_given_up_on_by_the_probe(setup_copy):
     """The probe's own timeout (5 s) gives up, before pip is ever asked (pip alone retried for 88 s)."""
     import socket

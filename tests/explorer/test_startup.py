@@ -28,6 +28,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow  # a fresh process: the point is what it imports before the splash
 def test_splash_is_on_screen_before_torch_is_imported(tiny_checkpoints):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", CVAE_EXPLORER_STARTUP_LOG="exit")
     done = subprocess.run([sys.executable, "-c", PROBE, str(tiny_checkpoints["cvae"]), "--no-bundled"], env=env,

@@ -131,6 +131,7 @@ def test_resume_from_a_file_that_is_not_a_checkpoint(mnist_dir, tmp_path, capsys
     assert out.read_bytes() == b"precious"
 
 
+@pytest.mark.slow  # a fresh process: importing torch takes seconds
 def test_console_script_reports_without_traceback(tmp_path):
     env = {**os.environ, "CVAE_DATA_DIR": str(tmp_path / "missing")}
     result = subprocess.run([sys.executable, "-m", "trainer.cli", "--dataset", "mnist", "--output",
