@@ -204,21 +204,33 @@ class _Ticker:
             self.on_batch(self.done)
 
 
-def _decode_and_judge(model: GenerativeModel, judge, z: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                      tick: _Ticker | None = None, keep_images: bool = False):
-    """(the judge's (N, A) readings, the decoded images or None): decoded and judged one batch at a time, `tick`
-    after each, so that a cancel stops within one batch. The same readings as judging all images at once with
-    the same batch size."""
+def _decode_and_judge(model: GenerativeModel, judges: list, z: torch.Tensor, labels: torch.Tensor,
+                      batch_size: int, tick: _Ticker | None = None, keep_images: bool = False):
+    """(each judge's (N, A) readings, the decoded images or None): decoded once and read by every judge, one batch
+    at a time, `tick` after each, so that a cancel stops within one batch. The same readings as judging all
+    images at once with the same batch size."""
     device = next(model.parameters()).device
-    readings, images = [], []
+    readings, images = [[] for _ in judges], []
     for i in range(0, len(z), batch_size):
         batch = model.decode(z[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)).float().cpu()
-        readings.append(judge.predict(batch, batch_size).cpu())
+        for judge, read in zip(judges, readings):
+            read.append(judge.predict(batch, batch_size).cpu())
         if keep_images:
             images.append(batch)
         if tick is not None:
             tick(batch.shape[0])
-    return torch.cat(readings), (torch.cat(images) if keep_images else None)
+    return [torch.cat(read) for read in readings], (torch.cat(images) if keep_images else None)
+
+
+def _judges(judge, names: list[str]) -> tuple[list, bool]:
+    """(the judges as a list, whether one was given): a metric reads the same decodes by one judge or by several
+    side by side (issue 20: every figure by two independent judges), and reports in kind."""
+    several = isinstance(judge, (list, tuple))
+    judges = list(judge) if several else [judge]
+    for one in judges:
+        _judge_columns(one, names)
+        one.eval()
+    return judges, not several
 
 
 def _set_attribute(labels: torch.Tensor, k: int, value: float, rows: torch.Tensor | None) -> tuple[torch.Tensor, list]:
@@ -240,23 +252,25 @@ def attribute_control(model: GenerativeModel, judge, data: ImageDataset, attribu
     decoded once with each attribute forced on and once forced off, same z: the judge's on-rate, off-rate and
     their gap per attribute. A gap of 1 is perfect control; 0 means the toggle does nothing the judge can see.
     With `implied_rows` (training attribute rows) the attributes that go with each one are set likewise
-    (cvae.attribute_edits.implied_labels)."""
-    _judge_columns(judge, data.label_names)
+    (cvae.attribute_edits.implied_labels). `judge` may be a list of judges: then a list of reports, one per
+    judge, all from the same decodes."""
+    judges, one = _judges(judge, data.label_names)
     model.eval()
-    judge.eval()
     generator = torch.Generator().manual_seed(seed)
     z = torch.randn((count, model.latent_dim), generator=generator) * temperature
     base = labels_like(data, count).float()
-    out, tick = {}, _Ticker(on_batch)  # on_batch after every decoded batch: 2 × len(attributes) × count in all
+    outs, tick = [{} for _ in judges], _Ticker(on_batch)  # on_batch after each decoded batch: 2 × attributes × count
     for name in attributes:
         k = _column(data.label_names, name)
-        rates = []
+        rates = [[] for _ in judges]
         for value in (1.0, 0.0):
             labels, _ = _set_attribute(base, k, value, implied_rows)
-            readings, _ = _decode_and_judge(model, judge, z, labels, batch_size, tick)
-            rates.append(float(readings[:, k].float().mean()))
-        out[name] = {"on_rate": rates[0], "off_rate": rates[1], "gap": rates[0] - rates[1]}
-    return out
+            readings, _ = _decode_and_judge(model, judges, z, labels, batch_size, tick)
+            for rate, read in zip(rates, readings):
+                rate.append(float(read[:, k].float().mean()))
+        for out, rate in zip(outs, rates):
+            out[name] = {"on_rate": rate[0], "off_rate": rate[1], "gap": rate[0] - rate[1]}
+    return outs[0] if one else outs
 
 
 @torch.no_grad()
@@ -274,13 +288,13 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
     by latent `directions` or both, at `strength` (cvae.attribute_edits.edit_inputs).
 
     `on_batch(done)` after every batch encoded or decoded: count × (len(attributes) + 2) images in all (encoding,
-    the unedited decode, one decode per attribute); raising from it stops the work."""
+    the unedited decode, one decode per attribute); raising from it stops the work. `judge` may be a list of
+    judges: then a list of reports, one per judge, all from the same decodes."""
     from cvae.attribute_edits import edit_inputs
     from cvae.latent import encode_means
 
-    _judge_columns(judge, data.label_names)
+    judges, one = _judges(judge, data.label_names)
     model.eval()
-    judge.eval()
     images = data.images[:count].float() / 255
     labels = data.labels[:count].float()
     tick = _Ticker(on_batch)
@@ -290,10 +304,11 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                                   batch_size).float().cpu())
         tick(means[-1].shape[0])
     z = torch.cat(means)
-    before, reconstructions = _decode_and_judge(model, judge, z, labels, batch_size, tick, keep_images=True)
+    befores, reconstructions = _decode_and_judge(model, judges, z, labels, batch_size, tick, keep_images=True)
     mse = float(((reconstructions - images) ** 2).mean())
-    out: dict = {"faces": len(images), "reconstruction_mse": mse,
-                 "reconstruction_psnr": float(-10 * torch.log10(torch.tensor(max(mse, 1e-12)))), "attributes": {}}
+    outs: list[dict] = [{"faces": len(images), "reconstruction_mse": mse,
+                         "reconstruction_psnr": float(-10 * torch.log10(torch.tensor(max(mse, 1e-12)))),
+                         "attributes": {}} for _ in judges]
     for name in attributes:
         k = _column(data.label_names, name)
         flipped_value = 1 - labels[:, k]
@@ -305,21 +320,22 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                 target[rows], set_too = _set_attribute(labels[rows], k, value, implied_rows)
                 partners.update(set_too)
         codes, decode_labels = edit_inputs(z, labels, target, mode, directions, strength)
-        after, _ = _decode_and_judge(model, judge, codes, decode_labels, batch_size, tick)
-        flipped = after[:, k] == target[:, k].bool()
+        afters, _ = _decode_and_judge(model, judges, codes, decode_labels, batch_size, tick)
         adding = target[:, k] == 1
         others = torch.ones(len(data.label_names), dtype=torch.bool)
         others[k] = False
         others[sorted(partners)] = False
-        out["attributes"][name] = {
-            "success": float(flipped.float().mean()),
-            "add_success": float(flipped[adding].float().mean()) if adding.any() else float("nan"),
-            "remove_success": float(flipped[~adding].float().mean()) if (~adding).any() else float("nan"),
-            "preservation": float((after[:, others] == before[:, others]).float().mean()),
-        }
-        if implied_rows is not None:
-            out["attributes"][name]["implied"] = [data.label_names[j] for j in sorted(partners)]
-    return out
+        for out, before, after in zip(outs, befores, afters):
+            flipped = after[:, k] == target[:, k].bool()
+            out["attributes"][name] = {
+                "success": float(flipped.float().mean()),
+                "add_success": float(flipped[adding].float().mean()) if adding.any() else float("nan"),
+                "remove_success": float(flipped[~adding].float().mean()) if (~adding).any() else float("nan"),
+                "preservation": float((after[:, others] == before[:, others]).float().mean()),
+            }
+            if implied_rows is not None:
+                out["attributes"][name]["implied"] = [data.label_names[j] for j in sorted(partners)]
+    return outs[0] if one else outs
 
 
 def sharpness(images: torch.Tensor) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 FOLDER = Path(__file__).resolve().parent
 # The order the explorer lists them in: the latent map's model first, then the face model, the judges last.
 ORDER = ("mnist-cvae.pt", "fashion-cvae.pt", "celeba-beta-cvae.pt", "mnist-vae.pt", "mnist-ae.pt", "mnist-judge.pt",
-         "fashion-judge.pt", "celeba-judge.pt")
+         "fashion-judge.pt", "celeba-judge.pt", "celeba-judge-lowpass.pt")
 
 
 def bundled_checkpoints() -> list[Path]:

@@ -84,3 +84,33 @@ def test_fashion_sample_sheet_puts_each_recipe_beside_the_other_with_the_same_co
         left = index * (block_width + 6)
         tile = sheet[0, 1 + 2 * 29:1 + 2 * 29 + 28, left + 1 + 29:left + 1 + 29 + 28]  # class 2, second code
         assert torch.allclose(tile, model.decode(z[1:2], torch.tensor([2]))[0, 0], atol=1e-6)
+
+
+def test_face_recipe_measure_reads_every_figure_by_both_judges_and_marks_the_targets(tmp_path):
+    from tests import formats
+    from tests.fixtures import face_checkpoint, face_judge, tiny_faces
+
+    recipes = load_script("face_recipes")
+    model = face_checkpoint(tmp_path / "face.pt", names=formats.CELEBA_NAMES)
+    judges = [load_checkpoint(face_judge(tmp_path / f"judge{i}.pt")).model.eval() for i in (1, 2)]
+    held_out = tiny_faces(24, names=formats.CELEBA_NAMES, split="test", seed=1)
+    train = tiny_faces(64, names=formats.CELEBA_NAMES, seed=2)
+    rows = recipes.measure(model, judges, held_out, 24, train, strengths=(1.0, 2.0))
+    assert len(rows) == 2 and rows[0] == rows[1]  # one judge twice reads the same decodes the same way
+    row = rows[0]
+    assert set(row["gaps"]) == {"single", "implied"}
+    assert set(row["edits"]) == {f"{kind}@{s}" for kind in recipes.EDITS for s in (1, 2)}
+    assert set(row["edits"]["implied@1"]) == set(recipes.TARGETS)
+    for i, name in enumerate(("shipped", "lowpass")):
+        rows[i]["judge"] = name
+    rows[1]["edits"]["implied@1"]["Male"] = 0.96  # at the target: marked met for that judge only
+    rows[0]["edits"]["implied@1"]["Male"] = 0.5
+    table = recipes.markdown({str(model): rows})
+    assert "| lowpass | edit, implied@1 |" in table and "| shipped | gap, implied |" in table
+    male = 2 + list(recipes.CONTROL_ATTRIBUTES).index("Male")
+
+    def male_cell(judge):
+        line = next(line for line in table.splitlines() if line.startswith(f"| {judge} | edit, implied@1 |"))
+        return line.split("|")[1:-1][male].strip()
+
+    assert male_cell("lowpass") == "0.96 ✓" and male_cell("shipped") == "0.50"

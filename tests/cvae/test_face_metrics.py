@@ -251,3 +251,22 @@ def test_a_direction_edit_moves_the_code_and_keeps_the_labels():
     assert by_label["attributes"]["Eyeglasses"]["success"] == 0.0
     assert by_direction["attributes"]["Eyeglasses"]["success"] == 1.0
     assert by_direction["attributes"]["Eyeglasses"]["preservation"] == 1.0
+
+
+def test_two_judges_read_the_same_decodes_side_by_side():
+    """Every face figure is reported by two judges (issue 20): given a list, each judge's report is what it alone
+    would report, and the decodes are made once for both."""
+    labels = random_labels(120)
+    right, wrong_on_male = PixelJudge(), PixelJudge(flip=[2])
+    model = PixelGenerator(True)
+    both = edit_control(model, [right, wrong_on_male], faces(labels), NAMES, count=120, batch_size=40)
+    shared = model.decodes
+    alone = [edit_control(PixelGenerator(True), judge, faces(labels), NAMES, count=120, batch_size=40)
+             for judge in (right, wrong_on_male)]
+    assert both == alone
+    assert shared == (len(NAMES) + 1) * 3  # the unedited decode and one per attribute, in batches of 40: once
+    assert both[0]["attributes"]["Male"]["success"] == 1.0 and both[1]["attributes"]["Male"]["success"] == 0.0
+    gaps = attribute_control(PixelGenerator(True), (right, wrong_on_male), faces(labels), NAMES, count=50, seed=0)
+    assert gaps == [attribute_control(PixelGenerator(True), judge, faces(labels), NAMES, count=50, seed=0)
+                    for judge in (right, wrong_on_male)]
+    assert gaps[0]["Male"]["gap"] == 1.0 and gaps[1]["Male"]["gap"] == -1.0
