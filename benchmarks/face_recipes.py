@@ -51,6 +51,10 @@ RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
     "v2-read-adversary": (dict(V2, attribute_loss=100.0, latent_adversary=10.0, adversary_warmup=1.0), 1.0),
     "v2-read-critic-adversary": (dict(V2, attribute_loss=100.0, critic=10.0, latent_adversary=10.0,
                                       adversary_warmup=1.0), 1.0),
+    # half the widths: a quarter of the convolutions' cost, for the toggle's 30 ms and for CPU training hours
+    "v2-slim-read-critic": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=100.0, critic=10.0), 1.0),
+    # β 1 lets the code carry the attributes that β 16 squeezed out: a stronger reading loss to make up for it
+    "v2-slim-read300-critic": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0, critic=10.0), 1.0),
 }
 
 
@@ -139,27 +143,34 @@ def measure(path: Path, judges: list, held_out, count: int, train, strengths=(1.
 
 
 def markdown(results: dict[str, list[dict]]) -> str:
-    """The README's two-judge tables: per checkpoint, each judge's generation gaps and edit success per edit kind,
-    each figure marked against issue 20's target (✓ met by that judge)."""
+    """The README's two-judge tables: per checkpoint, one row per figure (generation gaps, edit success per edit
+    kind, added alone and both ways) with every judge's reading in each cell, side by side ("0.95 / 0.97"), and
+    ✓ where issue 20's target holds for every judge (a target counts only when both judges meet it)."""
+    def cell(values: list[float], target: float | None, percent: bool = False) -> str:
+        text = " / ".join(f"{v:.1%}" if percent else f"{v:.2f}" for v in values)
+        return text + (" ✓" if target is not None and all(v >= target for v in values) else "")
+
     lines = []
     for path, rows in results.items():
-        lines += [f"**{Path(path).name}** ({rows[0]['epochs']} epochs, β {rows[0]['beta']:g}, "
-                  f"{rows[0]['faces']:,} held-out faces; PSNR {rows[0]['psnr']:.1f} dB, target ≥ {TARGET_PSNR:g}; "
-                  f"sample sharpness {rows[0]['sharpness']:.2f})", "",
-                  "| judge | figure | " + " | ".join(CONTROL_ATTRIBUTES) + " | kept |",
-                  "| --- | --- | " + " | ".join("---" for _ in CONTROL_ATTRIBUTES) + " | --- |"]
-        for row in rows:
-            judge = row["judge"]
-            for kind, gaps in row["gaps"].items():
-                cells = [f"{gaps[a]:.2f}" + (" ✓" if kind == "implied" and gaps[a] >= TARGET_GAP else "")
+        first = rows[0]
+        lines += [f"**{Path(path).name}**: {first['epochs']} epochs, β {first['beta']:g}, {first['faces']:,} "
+                  f"held-out faces, PSNR {first['psnr']:.1f} dB (target ≥ {TARGET_PSNR:g}"
+                  f"{' ✓' if first['psnr'] >= TARGET_PSNR else ''}), sample sharpness {first['sharpness']:.2f}; "
+                  f"judges: {' / '.join(row['judge'] for row in rows)}", "",
+                  "| figure | " + " | ".join(CONTROL_ATTRIBUTES) + " | kept |",
+                  "| --- | " + " | ".join("---" for _ in CONTROL_ATTRIBUTES) + " | --- |"]
+        for kind in first["gaps"]:
+            cells = [cell([row["gaps"][kind][a] for row in rows], TARGET_GAP if kind == "implied" else None)
+                     for a in CONTROL_ATTRIBUTES]
+            lines.append(f"| gap, {kind} | " + " | ".join(cells) + " | |")
+        for figure, label in (("added", "added"), ("edits", "both ways")):
+            for kind in first[figure]:
+                must = kind == "implied@1" and figure == "edits"
+                cells = [cell([row[figure][kind][a] for row in rows], TARGETS[a] if must else None)
                          for a in CONTROL_ATTRIBUTES]
-                lines.append(f"| {judge} | gap, {kind} | " + " | ".join(cells) + " | |")
-            for kind, edits in row["edits"].items():
-                cells = [f"{edits[a]:.2f}" + (" ✓" if kind == "implied@1" and edits[a] >= TARGETS[a] else "")
-                         for a in CONTROL_ATTRIBUTES]
-                kept = row["preservation"][kind]
-                met = " ✓" if kind == "implied@1" and kept >= TARGET_PRESERVATION else ""
-                lines.append(f"| {judge} | edit, {kind} | " + " | ".join(cells) + f" | {kept:.1%}{met} |")
+                kept = cell([row["preservation"][kind] for row in rows], TARGET_PRESERVATION if must else None,
+                            percent=True) if figure == "edits" else ""
+                lines.append(f"| edit {kind}, {label} | " + " | ".join(cells) + f" | {kept} |")
         lines.append("")
     return "\n".join(lines)
 
