@@ -180,6 +180,7 @@ class Measuring:
     model: object
     test: object
     judge: object = None
+    second_judge: object = None          # a second attribute judge reading the same face decodes, or None
     network: object = None               # the FID feature network (Inception), when "fid" runs
     attributes: tuple[str, ...] = ()     # the measured attributes the test set has (face metrics)
     seed: int = 0
@@ -233,16 +234,25 @@ def _face_batch(m: Measuring) -> int:
     return max(1, min(m.batch_size, FACE_BATCH))
 
 
+SECOND_JUDGE_METRICS = ("attribute-control", "editing")  # the face figures a second judge reads too (issue 20)
+
+
+def _face_judges(m: Measuring) -> list:
+    """The judges that read the face decodes: the attribute judge, and the second one when there is one."""
+    return [m.judge] + ([m.second_judge] if m.second_judge is not None else [])
+
+
 def _run_attribute_control(m: Measuring, names) -> dict:
     from cvae.metrics import attribute_control
 
     count = 2 * len(m.attributes) * m.control_samples
     m.phase(f"attribute control: {m.control_samples} prior samples × {len(m.attributes)} attributes, each forced on "
             "and off")
-    control = attribute_control(m.model, m.judge, m.test, list(m.attributes), count=m.control_samples, seed=m.seed,
-                                batch_size=_face_batch(m), on_batch=m.ticker("attribute control", count))
+    control = attribute_control(m.model, _face_judges(m), m.test, list(m.attributes), count=m.control_samples,
+                                seed=m.seed, batch_size=_face_batch(m), on_batch=m.ticker("attribute control", count))
     m.samples["attribute-control"] = count
-    return {"attribute_control": control}
+    return {"attribute_control": control[0],
+            **({"attribute_control_second_judge": control[1]} if m.second_judge is not None else {})}
 
 
 def _run_editing(m: Measuring, names) -> dict:
@@ -250,14 +260,15 @@ def _run_editing(m: Measuring, names) -> dict:
 
     faces = min(m.edited_faces, len(m.test))
     m.phase(f"editing {faces} held-out faces, one attribute at a time")
-    editing = edit_control(m.model, m.judge, m.test, list(m.attributes), count=faces, batch_size=_face_batch(m),
-                           on_batch=m.ticker("editing", faces * (len(m.attributes) + 2)))
+    editing = edit_control(m.model, _face_judges(m), m.test, list(m.attributes), count=faces,
+                           batch_size=_face_batch(m), on_batch=m.ticker("editing", faces * (len(m.attributes) + 2)))
     m.samples["editing"] = faces
     m.check_cancel()
     m.phase(f"the attribute judge's accuracy on {len(m.test)} test images")
     accuracy = attribute_accuracy(m.judge, m.test, _face_batch(m),
                                   on_batch=m.ticker("attribute judge accuracy", len(m.test)))
-    return {"editing": editing, "judge_attribute_accuracy": accuracy["mean_accuracy"]}
+    return {"editing": editing[0], "judge_attribute_accuracy": accuracy["mean_accuracy"],
+            **({"editing_second_judge": editing[1]} if m.second_judge is not None else {})}
 
 
 def _run_frechet_distances(m: Measuring, names) -> dict:
@@ -401,13 +412,17 @@ METRICS: tuple[Metric, ...] = (
            "off-rate and gap",
            needs=(ATTRIBUTE_LABELS, PRIOR), uses=(JUDGE,), quiet_unless=ATTRIBUTE_LABELS, run=_run_attribute_control,
            data_check=_needs_measured_attributes, figures=(
-               Figure("attribute_control", "Attribute control", ROWS, rows=_control_rows, columns=_control_columns),)),
+               Figure("attribute_control", "Attribute control", ROWS, rows=_control_rows, columns=_control_columns),
+               Figure("attribute_control_second_judge", "Attribute control, second judge", ROWS, rows=_control_rows,
+                      columns=_control_columns))),
     Metric("editing", "Editing real faces",
            "Held-out faces re-decoded with one attribute flipped: how often the judge sees the flip, and how many "
            "other attributes stay as they were",
            needs=(ATTRIBUTE_LABELS,), uses=(JUDGE,), quiet_unless=ATTRIBUTE_LABELS, run=_run_editing,
            data_check=_needs_measured_attributes, figures=(
                Figure("editing", "Editing", ROWS, rows=_editing_rows, columns=_editing_columns),
+               Figure("editing_second_judge", "Editing, second judge", ROWS, rows=_editing_rows,
+                      columns=_editing_columns),
                Figure("judge_attribute_accuracy", "Attribute judge's test accuracy", PERCENT))),
 )
 NAMES = tuple(metric.name for metric in METRICS)

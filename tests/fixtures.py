@@ -57,9 +57,9 @@ def face_checkpoint(path, names=formats.ATTRIBUTES, derived=None, seed: int = 0,
     return save_checkpoint(checkpoint, path)
 
 
-def face_judge(path, attributes: int = 40, size: int = 16):
+def face_judge(path, attributes: int = 40, size: int = 16, seed: int = 3):
     """A tiny random-weight attribute judge reading the first `attributes` real CelebA names. Returns the path."""
-    torch.manual_seed(3)
+    torch.manual_seed(seed)
     judge = build_model(AttributeJudgeConfig(image_size=(size, size), conv_channels=(4, 8), hidden_dim=8,
                                              num_attributes=attributes)).eval()
     checkpoint = Checkpoint(model=judge, label_names=formats.CELEBA_NAMES[:attributes],

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG, description="Evaluate a checkpoint on its data set's test split: held-out loss, conditional "
         "accuracy, judge Fréchet distance, FID; for face models attribute control (prior samples with each of six "
-        "attributes forced on and off) and editing of held-out faces, both read by the attribute judge. The figures "
+        "attributes forced on and off) and editing of held-out faces, both read by the attribute judge and, beside it, "
+        "by a second, independent one (the bundled low-pass judge for CelebA). The figures "
         "go into the checkpoint's metrics and are appended to NAME.eval.json beside it (for a bundled model, in "
         "~/.cache/cvae-explorer/evaluations).",
         epilog="example: cvae-eval runs/digits.pt --data-dir ../shared/data --metrics loss,conditional-accuracy")
@@ -54,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--judge", metavar="PATH", help="judge checkpoint: a classifier for conditional accuracy "
                         "and the judge Fréchet distance, an attribute judge for attribute control and editing (default: "
                         "the bundled judge for MNIST or CelebA)")
+    second = parser.add_mutually_exclusive_group()
+    second.add_argument("--second-judge", metavar="PATH", help="a second attribute judge that reads attribute "
+                        "control and editing beside the first, from the same decodes (default: the bundled low-pass "
+                        "judge for CelebA)")
+    second.add_argument("--no-second-judge", action="store_true", help="read the face figures by the first judge only")
     parser.add_argument("--data-dir", help="data folder (default: $CVAE_DATA_DIR)")
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda[:N], mps")
     parser.add_argument("--fid-cache", metavar="DIR", help="folder for cached FID reference statistics "
@@ -131,7 +137,8 @@ def run(args, stdout=None, stderr=None) -> int:
         result = evaluate_checkpoint(
             args.checkpoint, metrics, data_dir=args.data_dir, judge_path=args.judge, fid_samples=args.fid_samples,
             inception_weights=args.inception_weights, device=args.device, progress=bar, cancel=cancel,
-            fid_cache=args.fid_cache, seed=args.seed, update_checkpoint=not args.no_update)
+            fid_cache=args.fid_cache, seed=args.seed, update_checkpoint=not args.no_update,
+            second_judge_path=False if args.no_second_judge else args.second_judge)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:

@@ -41,6 +41,8 @@ EDITED_FACES = 1_000     # held-out faces edited per attribute
 DEFAULT_FID_SAMPLES = 10_000
 CONDITIONAL_PER_CLASS = 1_000  # prior samples per class for conditional accuracy (as the bundled models' cards)
 BUNDLED_JUDGES = {"mnist": "mnist-judge.pt", "fashion-mnist": "fashion-judge.pt", "celeba": "celeba-judge.pt"}  # the judge used when none is given, per data set
+# the second, independent judge that reads every face figure beside the first (issue 20): low-passed faces
+BUNDLED_SECOND_JUDGES = {"celeba": "celeba-judge-lowpass.pt"}
 parse_metrics = registry.parse
 
 
@@ -90,11 +92,17 @@ def report_path(checkpoint: str | os.PathLike) -> Path:
 
 def bundled_judge(dataset: str) -> Path | None:
     """The bundled judge for a data set (the digit judge for MNIST, the attribute judge for faces), or None."""
-    name = BUNDLED_JUDGES.get(dataset)
-    if name is None:
-        return None
-    path = bundled_folder() / name
-    return path if path.is_file() else None
+    return _bundled(BUNDLED_JUDGES.get(dataset))
+
+
+def bundled_second_judge(dataset: str) -> Path | None:
+    """The bundled second judge for a data set (the low-pass attribute judge for faces), or None."""
+    return _bundled(BUNDLED_SECOND_JUDGES.get(dataset))
+
+
+def _bundled(name: str | None) -> Path | None:
+    path = bundled_folder() / name if name else None
+    return path if path is not None and path.is_file() else None
 
 
 def _flag(cancel) -> Callable[[], bool]:
@@ -148,16 +156,17 @@ def _file_state(path: Path) -> tuple[int, int]:
     return stat.st_mtime_ns, stat.st_size
 
 
-def _load_judge(judge_path, dataset: str, model, device) -> tuple[object | None, str]:
-    """(judge model or None, where it came from / why there is none)."""
-    path = Path(judge_path) if judge_path else bundled_judge(dataset)
+def _load_judge(judge_path, dataset: str, model, device, second: bool = False) -> tuple[object | None, str]:
+    """(judge model or None, where it came from / why there is none); `second`: the second judge's."""
+    path = Path(judge_path) if judge_path else (bundled_second_judge if second else bundled_judge)(dataset)
     if path is None:
-        return None, f"none bundled for {dataset!r}; pass --judge PATH"
+        return None, f"none bundled for {dataset!r}; pass {'--second-judge' if second else '--judge'} PATH"
     judge_checkpoint = load_checkpoint(path, device)
     wanted = "attribute-judge" if model.capabilities.takes_attributes else "classifier"
     if judge_checkpoint.family != wanted:
         what = "an attribute judge" if wanted == "attribute-judge" else "a judge (a classifier)"
-        raise ConfigError(f"--judge {path} is a {judge_checkpoint.family} model, not {what}")
+        raise ConfigError(f"{'--second-judge' if second else '--judge'} {path} is a {judge_checkpoint.family} model, "
+                          f"not {what}")
     judge = judge_checkpoint.model.float().eval()
     want, have = model.capabilities.image_shape, judge.capabilities.image_shape
     if want != have:
@@ -184,6 +193,8 @@ class EvaluationPlan:
     test: object                        # the test set (cvae.data.ImageDataset)
     judge: object | None
     judge_source: str                   # the judge's path, or why there is none
+    second_judge: object | None         # the second attribute judge that reads the face figures too, or None
+    second_judge_source: str | None     # its path, or why there is none
     network: object | None              # the FID feature network, when "fid" runs
     inception_weights: str | os.PathLike | None
     report: Path
@@ -205,7 +216,8 @@ def plan_evaluation(path: str | os.PathLike, metrics: str | Iterable[str] | None
                     fid_samples: int = DEFAULT_FID_SAMPLES, inception_weights: str | os.PathLike | None = None,
                     device: str = "auto", *, fid_cache: str | os.PathLike | None = None, fid_network=None,
                     conditional_per_class: int = CONDITIONAL_PER_CLASS, control_samples: int = CONTROL_SAMPLES,
-                    seed: int = 0, batch_size: int = 1000, update_checkpoint: bool = True) -> EvaluationPlan:
+                    seed: int = 0, batch_size: int = 1000, update_checkpoint: bool = True,
+                    second_judge_path: str | os.PathLike | None | bool = None) -> EvaluationPlan:
     """Check every input (weights, checkpoint, outputs, judge, data) before anything long runs, so that a mistake
     is one message with nothing before it; load what the chosen metrics need. Arguments as evaluate_checkpoint's."""
     path = Path(path)
@@ -241,6 +253,15 @@ def plan_evaluation(path: str | os.PathLike, metrics: str | Iterable[str] | None
         judge, judge_source = _load_judge(judge_path, dataset, model, torch_device)
     else:
         judge, judge_source = None, "not needed"
+    second_judge, second_source = None, None
+    if capabilities.takes_attributes and second_judge_path is not False and any(
+            m.name in registry.SECOND_JUDGE_METRICS for m in wanted):
+        try:
+            second_judge, second_source = _load_judge(second_judge_path or None, dataset, model, torch_device, True)
+        except ConfigError as exc:
+            if second_judge_path:  # asked for by name: a judge that does not fit is the error
+                raise
+            second_source = f"the bundled second judge does not fit: {exc}"  # (a model of another size)
     unavailable = {registry.JUDGE: None if judge is not None else
                    f"no {'attribute judge' if capabilities.takes_attributes else 'judge'} for this data set "
                    f"({judge_source})", registry.INCEPTION: None}
@@ -267,7 +288,8 @@ def plan_evaluation(path: str | os.PathLike, metrics: str | Iterable[str] | None
     chosen, skipped = registry.choose(requested, capabilities, path.name, unavailable, dataset, test.label_names)
     return EvaluationPlan(
         path=path, checkpoint=checkpoint, device=torch_device, metrics=chosen, skipped=skipped, test=test,
-        judge=judge, judge_source=judge_source, network=network, inception_weights=inception_weights,
+        judge=judge, judge_source=judge_source, second_judge=second_judge, second_judge_source=second_source,
+        network=network, inception_weights=inception_weights,
         report=report, previous_records=previous_records, state_at_load=state_at_load,
         update_checkpoint=update_checkpoint,
         settings=dict(seed=seed, batch_size=batch_size, fid_samples=fid_samples, fid_cache=fid_cache,
@@ -292,7 +314,8 @@ def measure(plan: EvaluationPlan, progress: EvaluationCallback | None = None, ca
         return tick
 
     measuring = registry.Measuring(
-        model=plan.checkpoint.model, test=plan.test, judge=plan.judge, network=plan.network,
+        model=plan.checkpoint.model, test=plan.test, judge=plan.judge, second_judge=plan.second_judge,
+        network=plan.network,
         attributes=registry.attributes_measured(plan.test.label_names), phase=callback.on_phase, ticker=ticker,
         check_cancel=check_cancel, **plan.settings)
     try:
@@ -323,6 +346,8 @@ def write_results(plan: EvaluationPlan, measured: Measurement) -> dict:
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "checkpoint": path.name, "epoch": plan.checkpoint.epoch, "metrics": measured.metrics,
         "samples": measured.samples, "judge": plan.judge_source if plan.judge is not None and judged else None,
+        "second_judge": (plan.second_judge_source if plan.second_judge is not None
+                         and set(plan.metrics) & set(registry.SECOND_JUDGE_METRICS) else None),
         "inception": (_network_description(plan.network, plan.inception_weights) if plan.network is not None
                       else None),
         "data": {"dataset": (plan.checkpoint.dataset or {}).get("name"), "split": "test", "images": len(plan.test)},
@@ -334,7 +359,8 @@ def write_results(plan: EvaluationPlan, measured: Measurement) -> dict:
     except OSError as exc:
         raise OutputWriteError(f"cannot write the evaluation report {plan.report}: {exc.strerror or exc}") from None
     return {"status": "done", "checkpoint": str(path), "report": str(plan.report), "metrics": measured.metrics,
-            "samples": measured.samples, "judge": record["judge"], "skipped": plan.skipped, "notes": notes,
+            "samples": measured.samples, "judge": record["judge"], "second_judge": record["second_judge"],
+            "skipped": plan.skipped, "notes": notes,
             "checkpoint_updated": updated, "label_names": list(plan.checkpoint.label_names or [])}
 
 
@@ -344,8 +370,8 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
                         device: str = "auto", progress: EvaluationCallback | None = None, cancel=None, *,
                         fid_cache: str | os.PathLike | None = None, fid_network=None,
                         conditional_per_class: int = CONDITIONAL_PER_CLASS, control_samples: int = CONTROL_SAMPLES,
-                        seed: int = 0, batch_size: int = 1000,
-                        update_checkpoint: bool = True) -> dict:
+                        seed: int = 0, batch_size: int = 1000, update_checkpoint: bool = True,
+                        second_judge_path: str | os.PathLike | None | bool = None) -> dict:
     """Evaluate the checkpoint at `path` on its data set's test split and record the figures: plan → measure →
     write.
 
@@ -367,11 +393,14 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
     fid_cache: folder for cached reference statistics (default cvae.fid.default_cache_dir()).
     fid_network: a feature network to use instead of the Inception (tests); its statistics are cached apart.
     update_checkpoint: False writes the JSON report only.
+    second_judge_path: the second attribute judge that reads attribute control and editing beside the first (their
+        figures "attribute_control_second_judge" and "editing_second_judge"); None: the bundled low-pass judge for
+        CelebA when it fits the model; False: none.
 
     Returns {"status": "done", "checkpoint", "report" (its path: beside the checkpoint, or in the user's cache
     folder for a bundled model), "metrics" (the new figures, as written into the checkpoint), "samples" (counts
-    per metric), "judge" (path or None), "skipped" ({metric: reason}), "notes" (warnings worth showing, e.g. a
-    biased FID), "checkpoint_updated" (bool), "label_names", "seconds"}.
+    per metric), "judge" (path or None), "second_judge" (path or None), "skipped" ({metric: reason}), "notes"
+    (warnings worth showing, e.g. a biased FID), "checkpoint_updated" (bool), "label_names", "seconds"}.
     Errors a user can cause are CvaeError subclasses (CheckpointError, DatasetError, ConfigError,
     MissingWeightsError, OutputWriteError, ResourceError), each one sentence.
     """
@@ -379,7 +408,7 @@ def evaluate_checkpoint(path: str | os.PathLike, metrics: str | Iterable[str] | 
     plan = plan_evaluation(path, metrics, data_dir, judge_path, fid_samples, inception_weights, device,
                            fid_cache=fid_cache, fid_network=fid_network, conditional_per_class=conditional_per_class,
                            control_samples=control_samples, seed=seed, batch_size=batch_size,
-                           update_checkpoint=update_checkpoint)
+                           update_checkpoint=update_checkpoint, second_judge_path=second_judge_path)
     measured = measure(plan, progress, cancel)
     if _flag(cancel)():  # the last chance: from here on the files are written, and a cancel waits for that
         raise EvaluationCancelled()

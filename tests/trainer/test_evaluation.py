@@ -263,6 +263,49 @@ def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_j
     assert "attribute_control" in out and "Wearing_Hat" in out and "gap" in out
 
 
+def test_a_second_judge_reads_the_face_figures_beside_the_first(tmp_path, capsys):
+    """Issue 20: every face figure by two independent judges. --second-judge gives a second set of attribute-control
+    and editing figures, each what that judge alone reads of the same decodes; --no-second-judge leaves it out; the
+    bundled low-pass judge (64×64) is silently left out for a model of another size, but one named that does not
+    fit is refused in one line."""
+    from cvae.data import load_dataset
+    from cvae.metrics import attribute_control, edit_control
+    from tests.formats import make_celeba_hq
+
+    data = tmp_path / "faces"
+    make_celeba_hq(data / "celebahq64", count=40, size=16, names=CELEBA_NAMES)
+    face = make_checkpoint(tmp_path / "face.pt", "beta-cvae")
+    judge, second = face_judge(tmp_path / "judge.pt"), face_judge(tmp_path / "second.pt", seed=4)
+    result = evaluate_checkpoint(face, data_dir=data, judge_path=judge, second_judge_path=second, device="cpu",
+                                 control_samples=7, metrics="attribute-control,editing")
+    model, test = load_checkpoint(face).model.eval(), load_dataset("celeba", data, "test", image_size=16)
+    six = ["Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat"]
+    readers = [load_checkpoint(p).model.float().eval() for p in (judge, second)]
+    figures = result["metrics"]
+    assert figures["attribute_control"] == attribute_control(model, readers[0], test, six, count=7, seed=0)
+    assert figures["attribute_control_second_judge"] == attribute_control(model, readers[1], test, six, count=7,
+                                                                           seed=0)
+    assert figures["editing_second_judge"] == edit_control(model, readers[1], test, six, count=len(test))
+    assert figures["attribute_control_second_judge"] != figures["attribute_control"]  # another judge's readings
+    assert result["second_judge"] == str(second)
+    assert json.loads(report_path(face).read_text())[-1]["second_judge"] == str(second)
+
+    alone = evaluate_checkpoint(face, data_dir=data, judge_path=judge, device="cpu", control_samples=7,
+                                metrics="attribute-control", update_checkpoint=False)  # bundled one: 64×64
+    assert "attribute_control_second_judge" not in alone["metrics"] and alone["second_judge"] is None
+    assert eval_cli.main([str(face), "--data-dir", str(data), "--judge", str(judge), "--second-judge", str(second),
+                          "--metrics", "attribute-control", "--no-update", "--quiet"]) == 0
+    assert "attribute_control_second_judge" in capsys.readouterr().out
+    assert eval_cli.main([str(face), "--data-dir", str(data), "--judge", str(judge), "--no-second-judge",
+                          "--metrics", "attribute-control", "--no-update", "--quiet"]) == 0
+    assert "second_judge" not in capsys.readouterr().out
+    wide = face_judge(tmp_path / "wide.pt", size=32)
+    assert eval_cli.main([str(face), "--data-dir", str(data), "--judge", str(judge), "--second-judge", str(wide),
+                          "--metrics", "attribute-control", "--no-update", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "wide.pt reads 3×32×32 images" in err
+
+
 class CountingDecodes:
     """Wraps a model class's decode: counts the calls and the images decoded, and sets `stop` during the decode
     that brings the images to `at` or more (a user pressing Cancel while that batch is being decoded)."""
