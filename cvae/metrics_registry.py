@@ -161,6 +161,18 @@ def _editing_columns(editing: dict) -> dict[str, float]:
             if isinstance(row, dict) and isinstance(row.get("success"), (int, float))}
 
 
+def _by_second_judge(columns: Callable[[dict], dict]) -> Callable[[dict], dict]:
+    """A second judge's table columns, named apart so that they sit beside the first judge's, not over them."""
+    return lambda value: {f"{name} (2nd judge)": number for name, number in columns(value).items()}
+
+
+def _rows_by_second_judge(rows: Callable[[dict], list]) -> Callable[[dict], list]:
+    """A second judge's card rows, "Control (2nd judge): Smiling": its per-attribute readings only (the
+    reconstruction and the face count are the same decodes' as the first judge's rows say)."""
+    return lambda value: [(label.replace(":", " (2nd judge):", 1), text) for label, text in rows(value)
+                          if ":" in label]
+
+
 FACE_ATTRIBUTES_SHOWN = ("Smiling", "Eyeglasses", "Male", "Blond_Hair", "Mustache", "Wearing_Hat")
 
 
@@ -413,16 +425,17 @@ METRICS: tuple[Metric, ...] = (
            needs=(ATTRIBUTE_LABELS, PRIOR), uses=(JUDGE,), quiet_unless=ATTRIBUTE_LABELS, run=_run_attribute_control,
            data_check=_needs_measured_attributes, figures=(
                Figure("attribute_control", "Attribute control", ROWS, rows=_control_rows, columns=_control_columns),
-               Figure("attribute_control_second_judge", "Attribute control, second judge", ROWS, rows=_control_rows,
-                      columns=_control_columns))),
+               Figure("attribute_control_second_judge", "Attribute control, second judge", ROWS,
+                      rows=_rows_by_second_judge(_control_rows),
+                      columns=_by_second_judge(_control_columns)))),
     Metric("editing", "Editing real faces",
            "Held-out faces re-decoded with one attribute flipped: how often the judge sees the flip, and how many "
            "other attributes stay as they were",
            needs=(ATTRIBUTE_LABELS,), uses=(JUDGE,), quiet_unless=ATTRIBUTE_LABELS, run=_run_editing,
            data_check=_needs_measured_attributes, figures=(
                Figure("editing", "Editing", ROWS, rows=_editing_rows, columns=_editing_columns),
-               Figure("editing_second_judge", "Editing, second judge", ROWS, rows=_editing_rows,
-                      columns=_editing_columns),
+               Figure("editing_second_judge", "Editing, second judge", ROWS, rows=_rows_by_second_judge(_editing_rows),
+                      columns=_by_second_judge(_editing_columns)),
                Figure("judge_attribute_accuracy", "Attribute judge's test accuracy", PERCENT))),
 )
 NAMES = tuple(metric.name for metric in METRICS)

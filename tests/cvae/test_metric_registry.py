@@ -137,6 +137,21 @@ def test_every_registered_figure_prints_on_the_terminal_and_the_card_alike(tmp_p
     assert registry.summary({"test_images": 10_000, "fid": 12.5, "editing": {}}) == "test_images 10,000, fid 12.5"
 
 
+def test_a_second_judges_figures_sit_beside_the_first_judges_on_the_card_and_in_the_table():
+    metrics = face_figures()
+    other = {"on_rate": 0.6, "off_rate": 0.3, "gap": 0.3}
+    metrics["attribute_control_second_judge"] = {"Smiling": other, "Wearing_Hat": other}
+    metrics["editing_second_judge"] = {**metrics["editing"], "attributes": {"Smiling": {
+        "success": 0.5, "add_success": 0.4, "remove_success": 0.6, "preservation": 0.9}}}
+    card = {label: text for label, text, _ in registry.card_rows(metrics)}
+    assert card["Control: Wearing_Hat"] == "on 90 % · off 10 % · gap 0.80"
+    assert card["Control (2nd judge): Wearing_Hat"] == "on 60 % · off 30 % · gap 0.30"
+    assert card["Edit (2nd judge): Smiling"] == "added 40 % · removed 60 % · others kept 90.0 %"
+    assert [label for label, _, _ in registry.card_rows(metrics)].count("Reconstruction error") == 1
+    row = registry.table_row(metrics)
+    assert row["gap Smiling"] == "0.8" and row["gap Smiling (2nd judge)"] == "0.3"
+
+
 def test_the_train_panel_draws_every_term_a_run_reports(qtbot, tmp_path):
     from explorer.panels.train import TrainPanel
     from explorer.session import Session
