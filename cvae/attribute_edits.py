@@ -52,6 +52,25 @@ def implied_labels(labels: torch.Tensor, attribute: int, value: float, rows: tor
     return edited, partners
 
 
+def flipped_labels(labels: torch.Tensor, attribute: int,
+                   rows: torch.Tensor | None = None) -> tuple[torch.Tensor, list[int]]:
+    """Each face's `labels` with `attribute` flipped (added where it was off, removed where it was on): alone, or
+    (given training `rows`) with its implied partners set likewise. Returns (targets, the partners set by either
+    flip). The edit that the editing metric and the face sheet make per attribute."""
+    target = labels.float().clone()
+    partners: set[int] = set()
+    for value in (0.0, 1.0):  # the faces gaining the attribute, then those losing it
+        faces = labels[:, attribute] != value
+        if not faces.any():
+            continue
+        if rows is None:
+            target[faces, attribute] = value
+        else:
+            target[faces], set_too = implied_labels(labels[faces], attribute, value, rows)
+            partners.update(set_too)
+    return target, sorted(partners)
+
+
 def implied_edit(labels: torch.Tensor, values: dict[int, float], rows: torch.Tensor,
                  threshold: float = IMPLIED_THRESHOLD) -> tuple[torch.Tensor, dict[int, float]]:
     """`labels` (N, A) with several attributes set at once ({attribute: value}), each with its partners

@@ -290,7 +290,7 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
     `on_batch(done)` after every batch encoded or decoded: count × (len(attributes) + 2) images in all (encoding,
     the unedited decode, one decode per attribute); raising from it stops the work. `judge` may be a list of
     judges: then a list of reports, one per judge, all from the same decodes."""
-    from cvae.attribute_edits import edit_inputs
+    from cvae.attribute_edits import edit_inputs, flipped_labels
     from cvae.latent import encode_means
 
     judges, one = _judges(judge, data.label_names)
@@ -311,20 +311,13 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                          "attributes": {}} for _ in judges]
     for name in attributes:
         k = _column(data.label_names, name)
-        flipped_value = 1 - labels[:, k]
-        target = torch.empty_like(labels)
-        partners: set[int] = set()
-        for value in (0.0, 1.0):  # the faces gaining the attribute, then those losing it
-            rows = flipped_value == value
-            if rows.any():
-                target[rows], set_too = _set_attribute(labels[rows], k, value, implied_rows)
-                partners.update(set_too)
+        target, partners = flipped_labels(labels, k, implied_rows)
         codes, decode_labels = edit_inputs(z, labels, target, mode, directions, strength)
         afters, _ = _decode_and_judge(model, judges, codes, decode_labels, batch_size, tick)
         adding = target[:, k] == 1
         others = torch.ones(len(data.label_names), dtype=torch.bool)
         others[k] = False
-        others[sorted(partners)] = False
+        others[partners] = False
         for out, before, after in zip(outs, befores, afters):
             flipped = after[:, k] == target[:, k].bool()
             out["attributes"][name] = {
@@ -334,7 +327,7 @@ def edit_control(model: GenerativeModel, judge, data: ImageDataset, attributes=C
                 "preservation": float((after[:, others] == before[:, others]).float().mean()),
             }
             if implied_rows is not None:
-                out["attributes"][name]["implied"] = [data.label_names[j] for j in sorted(partners)]
+                out["attributes"][name]["implied"] = [data.label_names[j] for j in partners]
     return outs[0] if one else outs
 
 

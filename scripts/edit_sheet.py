@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cvae.attribute_edits import EDIT_MODES, edit_inputs, implied_labels  # noqa: E402
+from cvae.attribute_edits import EDIT_MODES, edit_inputs, flipped_labels, implied_labels  # noqa: E402
 from cvae.checkpoint import load_checkpoint  # noqa: E402
 from cvae.data import load_dataset  # noqa: E402
 from cvae.derived import Derived  # noqa: E402
@@ -39,12 +39,7 @@ def edited_rows(model, z: torch.Tensor, labels: torch.Tensor, names: list[str], 
     """[the decode as it is, then one per CONTROL_ATTRIBUTES flipped with its implied partners]: each (N, C, H, W)."""
     out = [model.decode(z, labels).float()]
     for name in CONTROL_ATTRIBUTES:
-        k = names.index(name)
-        target = labels.clone()
-        for value in (0.0, 1.0):
-            faces = labels[:, k] != value  # the faces that get `value`
-            if faces.any():
-                target[faces], _ = implied_labels(labels[faces], k, value, rows)
+        target, _ = flipped_labels(labels, names.index(name), rows)
         codes, decode_labels = edit_inputs(z, labels, target, mode, directions, strength)
         out.append(model.decode(codes, decode_labels).float())
     return out
