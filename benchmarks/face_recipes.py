@@ -55,6 +55,9 @@ RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
     "v2-slim-read-critic": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=100.0, critic=10.0), 1.0),
     # β 1 lets the code carry the attributes that β 16 squeezed out: a stronger reading loss to make up for it
     "v2-slim-read300-critic": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0, critic=10.0), 1.0),
+    # round 3: the same with the critic scaled to the reading term, so that it can pull against the textures
+    "v2-slim-read300-critic300": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0, critic=300.0),
+                                  1.0),
 }
 
 
