@@ -18,14 +18,15 @@ from cvae.models import GenerativeModel
 from cvae.plane import LatentPlane, plane_for
 
 
-def prepare_for_inference(model: torch.nn.Module) -> torch.nn.Module:
+def prepare_for_inference(model: torch.nn.Module, copy: bool = True) -> torch.nn.Module:
     """A frozen inference copy of `model` for exploring: eval mode, no gradients, channels-last weights (CPU
     transposed convs run about twice as fast that way), the decoder's label planes folded into precomputed
     responses and few-channel transposed convs run as matmul + fold. Same outputs to float rounding; the
-    original model is untouched and keeps training the ordinary way."""
+    original model is untouched and keeps training the ordinary way. `copy=False` converts `model` itself, for a
+    model just loaded to be explored and nothing else (the explorer's open: no second set of weights in memory)."""
     from cvae.models.layers import ConvDecoder, LabelResponses, UpConv
 
-    copy = deepcopy(model).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    copy = (deepcopy(model) if copy else model).eval().requires_grad_(False).to(memory_format=torch.channels_last)
     for module in copy.modules():
         if isinstance(module, UpConv):
             module.fast_inference = True

@@ -37,7 +37,7 @@ def open_entry(path: str | Path, bundled: bool = False) -> ModelEntry:
     """Load a checkpoint on the CPU; raises cvae.errors.CheckpointError with a one-line message."""
     path = Path(path).expanduser()
     checkpoint = load_checkpoint(path, device="cpu")
-    checkpoint.model = prepare_for_inference(checkpoint.model)  # a frozen copy with the fast decode paths
+    checkpoint.model = prepare_for_inference(checkpoint.model, copy=False)  # frozen, with the fast decode paths
     return ModelEntry(checkpoint, path.resolve() if path.exists() else path, bundled)
 
 

@@ -660,13 +660,24 @@ def test_cli_refuses_to_resume_a_bad_checkpoint(corrupt, digit_run, sandbox, mar
     assert_nothing_changed(sandbox, before)
 
 
+@pytest.fixture(scope="module")
+def empty_windows(qapp):
+    """{dialogs: an explorer window with nothing open}, one of each for all the cases below (a window costs more
+    than a case); each case starts from its empty model list and its error list cleared."""
+    from explorer.main_window import MainWindow
+
+    windows = {dialogs: MainWindow(dialogs=dialogs) for dialogs in (True, False)}
+    yield windows
+    for window in windows.values():
+        window.close()
+        window.deleteLater()
+
+
 @pytest.mark.parametrize("dialogs", [True, False], ids=["dialog", "headless"])
 @pytest.mark.parametrize("corrupt", CHECKPOINT_CASES.values(), ids=CHECKPOINT_CASES.keys())
-def test_app_refuses_to_open_a_bad_checkpoint(corrupt, dialogs, digit_run, sandbox, marker, qtbot, monkeypatch,
-                                              capsys):
+def test_app_refuses_to_open_a_bad_checkpoint(corrupt, dialogs, digit_run, sandbox, marker, empty_windows,
+                                              monkeypatch, capsys):
     from PySide6 import QtWidgets
-
-    from explorer.main_window import MainWindow
 
     path = sandbox / "model.pt"
     fragments = corrupt(path, digit_run[1])
@@ -674,8 +685,9 @@ def test_app_refuses_to_open_a_bad_checkpoint(corrupt, dialogs, digit_run, sandb
     shown = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "critical",
                         lambda parent, title, text, *args, **kwargs: shown.append((title, text)))
-    window = MainWindow(dialogs=dialogs)
-    qtbot.addWidget(window)
+    window = empty_windows[dialogs]
+    assert window.model_list.entries == []
+    window.errors.clear()
     capsys.readouterr()
     assert window.open_paths([path]) == [] and window.model_list.entries == []
     assert len(window.errors) == 1

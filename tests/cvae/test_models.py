@@ -213,6 +213,19 @@ def test_the_training_model_never_takes_the_inference_paths():
     assert not any(p.requires_grad for p in fast.parameters()) and all(p.requires_grad for p in model.parameters())
 
 
+def test_an_opened_model_is_converted_in_place_with_the_same_decodes():
+    """The explorer's open converts the loaded model itself (copy=False): the same object, frozen, decoding what a
+    copy decodes, with no second set of weights."""
+    config = ConditionalVAEConfig(image_size=(12, 12), conv_channels=(4, 8), hidden_dim=16, label_every_layer=True)
+    torch.manual_seed(0)
+    model = build_model(config)
+    z, labels = torch.randn(3, 2), torch.tensor([4])
+    expected = prepare_for_inference(model).decode(z, labels)
+    converted = prepare_for_inference(model, copy=False)
+    assert converted is model and not model.training and not any(p.requires_grad for p in model.parameters())
+    assert torch.allclose(converted.decode(z, labels), expected, atol=1e-6)
+
+
 def test_folded_labels_work_for_real_valued_attributes():
     config = BetaCVAEConfig(image_size=(16, 16), conv_channels=(4, 8), hidden_dim=16, num_attributes=5,
                             label_every_layer=True)
