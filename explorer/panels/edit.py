@@ -127,7 +127,9 @@ class EditPanel(Panel):
         self.reset_button.clicked.connect(self.reset)
         preset_row.addWidget(self.reset_button)
         controls.addLayout(preset_row)
-        self.edit_mode = EditModeBox()  # label / direction / both, related attributes (cvae.attribute_edits)
+        # label / direction / both, related attributes (cvae.attribute_edits); by default both, related adjusted:
+        # on the bundled face model the best edits by both judges (README, "faces v2")
+        self.edit_mode = EditModeBox(default_mode="both")
         self.edit_mode.changed.connect(self.schedule)
         controls.addWidget(self.edit_mode)
         self.class_box = QtWidgets.QWidget()

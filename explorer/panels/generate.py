@@ -102,6 +102,7 @@ class GeneratePanel(Panel):
         self.toggles = AttributeToggles()
         self.toggles.changed.connect(self._schedule)
         # how forced attributes are applied to the prior samples: label / direction / both, strength, related ones
+        # (adjusted by default: the Male gap by both judges, 0.16-0.25 alone, 0.98-0.99 with them)
         self.edit_mode = EditModeBox()
         self.edit_mode.changed.connect(self._schedule)
         self.strength = StrengthSlider(1.0)

@@ -104,6 +104,9 @@ def test_an_edit_by_direction_decodes_exactly_what_edit_inputs_gives(mode, qtbot
 def test_adjust_related_attributes_sets_the_implied_partners_and_lists_them(qtbot, tmp_path):
     panel = edit_panel(qtbot, tmp_path)
     rows = shipped(tmp_path).attribute_rows
+    assert panel.edit_mode.adjust_related() and panel.edit_mode.mode() == "both"  # the defaults: the best edits
+    panel.set_edit_mode("label")
+    panel.set_adjust_related(False)
     panel.set_attribute("Male", ON, 1.0)
     panel.flush()
     assert panel.implied == {} and not panel.edit_mode.implied_label.text()  # the single flip

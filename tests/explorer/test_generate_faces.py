@@ -42,7 +42,15 @@ def test_a_face_model_gets_grouped_attribute_toggles(panel):
     assert panel.grid is not None and panel.decodes == 1
 
 
+def test_related_attributes_are_adjusted_by_default_and_the_mode_is_label(panel):
+    """Generate's defaults for a model with training rows: the forced attributes with their related ones, by label
+    (prior samples have no code of their own to move)."""
+    assert panel.edit_mode.adjust_related() and panel.edit_mode.mode() == "label"
+
+
 def test_toggling_an_attribute_redraws_once_with_the_same_faces(panel, qtbot):
+    panel.set_adjust_related(False)  # the attribute alone
+    panel.flush()
     before, decodes = panel.images.clone(), panel.decodes
     panel.toggles.boxes["Smiling"].setCheckState(ON)
     qtbot.waitUntil(lambda: panel.decodes == decodes + 1, timeout=2000)
