@@ -58,6 +58,10 @@ RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
     # round 3: the same with the critic scaled to the reading term, so that it can pull against the textures
     "v2-slim-read300-critic300": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0, critic=300.0),
                                   1.0),
+    # round 4: rounds 2 and 3 painted stripes a few pixels wide that the reader read as attributes; read at 32×32
+    # (area-averaged), so that only shapes count
+    "v2-slim-read300-lowpass-critic300": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0,
+                                               attribute_read_size=32, critic=300.0), 1.0),
 }
 
 

@@ -125,6 +125,10 @@ class BetaCVAEConfig(ModelConfig):
     attribute_loss: float = option(
         0.0, "β-CVAE: weight of the attribute-reading loss (decodes under shuffled attribute vectors must be read as "
         "those attributes by a small reader trained on the real faces alongside; 0: off)", low=0)
+    attribute_read_size: int = option(
+        0, "β-CVAE attribute-reading loss: the reader reads real faces and decodes area-averaged down to this "
+        "height (e.g. 32 for 64×64 faces), so that only shapes, not stripes or textures a few pixels wide, satisfy "
+        "it; 0: at full size", low=0)
     attribute_flips: float = option(
         0.5, "β-CVAE attribute-reading loss: share of targets that are the face's own attributes with one flipped "
         "(the rest: another face's whole attribute vector)", low=0, high=1)

@@ -252,7 +252,7 @@ class BetaCVAE(GenerativeModel):
     def objective_terms(self) -> list[ObjectiveTerm]:
         config, terms = self.config, []
         if config.attribute_loss > 0:
-            terms.append(AttributeReading(config, config.attribute_loss))
+            terms.append(AttributeReading(config, config.attribute_loss, config.attribute_read_size))
         if config.latent_adversary > 0:
             terms.append(LatentAdversary(config, config.latent_adversary, config.adversary_warmup))
         if config.critic > 0:

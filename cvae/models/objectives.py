@@ -43,6 +43,15 @@ class ObjectiveTerm(nn.Module):
         return torch.optim.Adam(self.parameters(), lr=learning_rate, betas=self.adam_betas)
 
 
+def read_shape(image_size: tuple[int, int], read_size: int) -> tuple[int, int]:
+    """(height, width) a reader reads: the image's, or `read_size` high with the width in proportion (never
+    larger than the image)."""
+    h, w = image_size
+    if not read_size or read_size >= h:
+        return (h, w)
+    return (read_size, max(1, round(w * read_size / h)))
+
+
 class ConvReader(nn.Module):
     """Stride-2 convs and one linear layer: label logits from an image. No batch norm, so that reading a decode
     through detached weights (torch.func.functional_call) leaves no running statistics behind."""
@@ -69,19 +78,27 @@ class LabelReading(ObjectiveTerm):
 
     name = "label-reading"
 
-    def __init__(self, config, weight: float):
+    def __init__(self, config, weight: float, read_size: int = 0):
         super().__init__()
         self.weight = float(weight)
-        self.reader = ConvReader(config.image_channels, config.conv_channels, config.image_size, config.label_dim)
+        self.read_shape = read_shape(config.image_size, read_size)
+        self.reader = ConvReader(config.image_channels, config.conv_channels, self.read_shape, config.label_dim)
+
+    def look(self, images: torch.Tensor) -> torch.Tensor:
+        """What the reader sees of `images`: themselves, or area-averaged to `read_shape` (a low-pass filter: a
+        pattern finer than one averaged block reads as its mean, so it cannot satisfy the reader)."""
+        if tuple(images.shape[-2:]) == self.read_shape:
+            return images
+        return F.adaptive_avg_pool2d(images, self.read_shape)
 
     def criterion(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-image loss of reading `logits` as `target` (a batch of label vectors or class indices)."""
         raise NotImplementedError
 
     def contribute(self, model, step: ForwardPass, out: LossTerms) -> None:
-        reader = self.criterion(self.reader(step.x.detach()).float(), self.truth(step)).mean()
+        reader = self.criterion(self.reader(self.look(step.x.detach())).float(), self.truth(step)).mean()
         target, shown = model.relabelled(step)
-        control = self.criterion(read_with_detached_weights(self.reader, shown).float(), target).mean()
+        control = self.criterion(read_with_detached_weights(self.reader, self.look(shown)).float(), target).mean()
         out.add("reader", reader)
         out.add("control", self.weight * control, control)
 

@@ -92,6 +92,27 @@ def test_the_reader_learns_from_real_faces_only_and_its_reading_moves_the_decode
     assert any(not torch.allclose(a, b) for a, b in zip(decoder_with, grads(model.decoder)))
 
 
+def test_a_low_pass_reader_reads_the_averaged_faces_and_no_stripe_finer_than_a_block():
+    """attribute_read_size: the reader learns from, and reads the decodes as, faces area-averaged to that size, so a
+    texture finer than one averaged block (a two-pixel stripe pattern) moves neither its reading nor its loss."""
+    model = face_model(latent_adversary=0.0, critic=0.0, attribute_read_size=8)  # 16×16 faces read at 8×8
+    (reading,) = model.objective_terms()
+    assert reading.read_shape == (8, 8) and face_model(latent_adversary=0.0, critic=0.0).objective_terms()[
+        0].read_shape == (16, 16)
+    data = faces()
+    x, y = data.images.float() / 255, data.labels
+    stripes = torch.zeros_like(x)
+    stripes[:, :, 0::2] = 0.2
+    stripes[:, :, 1::2] = -0.2  # mean 0 over every 2×2 block
+    with torch.no_grad():
+        assert torch.allclose(reading.reader(reading.look(x)), reading.reader(reading.look(x + stripes)), atol=1e-5)
+        assert torch.allclose(reading.look(x), F.avg_pool2d(x, 2))
+    out = one_step(model, [reading], x, y)
+    alone = F.binary_cross_entropy_with_logits(reading.reader(F.avg_pool2d(x, 2)), y.float(),
+                                               reduction="none").sum(1).mean()
+    assert float(out["reader"]) == pytest.approx(float(alone.detach()), rel=1e-5)
+
+
 def test_the_class_reader_targets_every_class_and_teaches_only_the_decoder():
     torch.manual_seed(0)
     model = build_model(ConditionalVAEConfig(conv_channels=(4, 8), hidden_dim=16, label_every_layer=True,
