@@ -26,13 +26,13 @@ def prepare_for_inference(model: torch.nn.Module, copy: bool = True) -> torch.nn
     model just loaded to be explored and nothing else (the explorer's open: no second set of weights in memory)."""
     from cvae.models.layers import ConvDecoder, LabelResponses, UpConv
 
-    copy = (deepcopy(model) if copy else model).eval().requires_grad_(False).to(memory_format=torch.channels_last)
-    for module in copy.modules():
+    prepared = (deepcopy(model) if copy else model).eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    for module in prepared.modules():
         if isinstance(module, UpConv):
             module.fast_inference = True
         if isinstance(module, ConvDecoder) and module.label_dim:
             module.folded_labels = LabelResponses()
-    return copy
+    return prepared
 
 
 def _device(model: GenerativeModel) -> torch.device:
