@@ -44,6 +44,13 @@ def edit_support(checkpoint):
     return directions, rows
 
 
+def known_mode(mode: str) -> str:
+    """`mode` itself when it is one of EDIT_MODES; else ValueError naming them."""
+    if mode not in EDIT_MODES:
+        raise ValueError(f"edit mode {mode!r}; expected one of {', '.join(EDIT_MODES)}")
+    return mode
+
+
 def implied_text(implied: dict[str, float]) -> str:
     """'also set: no Heavy Makeup, Wearing Lipstick' for {name: value set}; '' when nothing was."""
     if not implied:
@@ -57,16 +64,13 @@ class EditModeBox(QtWidgets.QWidget):
 
     changed = QtCore.Signal()
 
-    def __init__(self, default_mode: str = "label", adjust_related_by_default: bool = True,
-                 parent: QtWidgets.QWidget | None = None):
+    def __init__(self, default_mode: str = "label", parent: QtWidgets.QWidget | None = None):
         """Each model shown starts at `default_mode` (when its checkpoint allows it; else "label") and with
-        related attributes adjusted when it ships training rows and `adjust_related_by_default`: on the bundled
-        face model, by both judges, the single flip changes Male in 19-25% of faces, the flip with its related
-        attributes in 97-99% (README, "faces v2")."""
+        related attributes adjusted when it ships training rows: on the bundled face model, by both judges, the
+        single flip changes Male in 19-25% of faces, the flip with its related attributes in 97-99% (README,
+        "faces v2")."""
         super().__init__(parent)
-        if default_mode not in EDIT_MODES:
-            raise ValueError(f"edit mode {default_mode!r}; expected one of {', '.join(EDIT_MODES)}")
-        self.default_mode, self.adjust_related_by_default = default_mode, adjust_related_by_default
+        self.default_mode = known_mode(default_mode)
         from cvae.attribute_edits import IMPLIED_THRESHOLD
 
         layout = QtWidgets.QVBoxLayout(self)
@@ -114,7 +118,7 @@ class EditModeBox(QtWidgets.QWidget):
             self.mode_combo.setToolTip("How an edit is made: label, latent direction or both"
                                        + ("" if directions else f".\n{NO_DIRECTIONS}"))
             self.related.setEnabled(rows)
-            self.related.setChecked(rows and self.adjust_related_by_default)
+            self.related.setChecked(rows)
             self.related.setToolTip(self.related_tip if rows else NO_ROWS)
         finally:
             self.blockSignals(False)
@@ -130,9 +134,7 @@ class EditModeBox(QtWidgets.QWidget):
 
     def set_mode(self, mode: str) -> None:
         """Choose label, direction or both; a mode this checkpoint does not allow is refused with the reason."""
-        if mode not in EDIT_MODES:
-            raise ValueError(f"edit mode {mode!r}; expected one of {', '.join(EDIT_MODES)}")
-        if not self.mode_enabled(mode):
+        if not self.mode_enabled(known_mode(mode)):
             raise ValueError(self.directions_reason or f"edit mode {mode} is not available")
         self.mode_combo.setCurrentIndex(EDIT_MODES.index(mode))
 
