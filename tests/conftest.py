@@ -8,8 +8,6 @@ import os
 
 import pytest
 
-from tests.fixtures import CONFIGS, make_checkpoint
-
 
 def pytest_configure(config):
     """Under pytest-xdist (-n N) each worker takes its share of the cores: N workers with every core's worth of
@@ -30,6 +28,8 @@ def private_data_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory):
     """{family: path} for cvae, vae (latent 6), ae (latent 4) and classifier tiny checkpoints."""
+    from tests.fixtures import CONFIGS, make_checkpoint  # here, not at the top: under -n N the controlling
+    #                                                     process runs no test and need not import torch (4 s)
     folder = tmp_path_factory.mktemp("checkpoints")
     return {family: make_checkpoint(folder / f"tiny-{family}.pt", family, seed=i)
             for i, family in enumerate(CONFIGS)}

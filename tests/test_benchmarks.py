@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from cvae.checkpoint import load_checkpoint
@@ -53,6 +54,7 @@ def test_gui_responsiveness_benchmark_measures_timer_delays(qapp):
 
 
 
+@pytest.mark.slow  # over a second: builds every candidate recipe
 def test_fashion_recipe_candidates_are_the_build_recipe_and_buildable_changes_of_it(tmp_path):
     bench = load_script("fashion_recipes")
     candidates = bench.variants(3)

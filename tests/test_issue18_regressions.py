@@ -52,6 +52,7 @@ def test_cvae_eval_prints_a_face_models_editing_figures(tmp_path, faces, capsys)
     assert "judge_attribute_accuracy" in out and out.count("\n") > 6
 
 
+@pytest.mark.slow  # over a second: a whole evaluation from the panel
 def test_the_evaluate_jobs_summary_prints_counts_in_full(tmp_path, digits):
     """The Evaluate panel's summary showed 10,000 prior samples as "1e+04"."""
     cvae, judge = make_checkpoint(tmp_path / "d.pt", "cvae"), make_checkpoint(tmp_path / "j.pt", "classifier")
@@ -89,6 +90,7 @@ def run_evaluation(qtbot, panel):
     return panel.last_result
 
 
+@pytest.mark.slow  # over a second: a whole evaluation from the panel
 def test_evaluating_an_autoencoder_with_the_default_ticks_succeeds(window, qtbot):
     """Bug 3: the panel ticked "judge-fd" (and offered "fid") for an autoencoder, which the evaluation refuses
     (no prior), so Evaluate with the default ticks failed."""
@@ -103,6 +105,7 @@ def test_evaluating_an_autoencoder_with_the_default_ticks_succeeds(window, qtbot
     assert "no prior to sample from" in boxes["judge-fd"].toolTip()
 
 
+@pytest.mark.slow  # over a second: a whole evaluation from the panel
 def test_the_evaluate_panel_forgets_the_last_result_when_another_model_is_selected(window, qtbot):
     """Bug 6: "Finished: evaluated X" stayed on the panel after another model was selected."""
     assert window.select_model("my-cvae") and window.select_panel("evaluate")
@@ -143,6 +146,7 @@ def jobs_end_before_start_returns(monkeypatch):
     monkeypatch.setattr(QtCore.QThread, "start", start)
 
 
+@pytest.mark.slow  # over a second: evaluation jobs from the panel
 def test_an_evaluation_that_fails_at_once_reaches_the_panel(window, qtbot, tmp_path, jobs_end_before_start_returns):
     assert window.select_model("my-cvae") and window.select_panel("evaluate")
     panel = window.evaluate_panel

@@ -495,6 +495,7 @@ def test_an_index_without_that_flavour_says_so(setup_copy, torch_index):
     assert not (setup_copy.project / ".venv").exists()
 
 
+@pytest.mark.slow  # over a second: builds a virtual environment
 def test_an_existing_venv_without_torch_asks_the_index_too(setup_copy, torch_index):
     setup_copy("none no no")  # a venv whose torch install never happened (e.g. made by hand)
     index = f"http://127.0.0.1:{_closed_port()}/cpu"

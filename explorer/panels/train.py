@@ -180,24 +180,14 @@ class TrainPanel(Panel):
         self.progress = QtWidgets.QProgressBar()
         self.progress.setFormat("%p%")
         layout.addWidget(self.progress)
-        # legends under the plots (inside, they covered the curves); x in epochs, the run's whole length
-        self.loss_plot = pg.PlotWidget(title="Loss per image (nats)")
-        legend_below(self.loss_plot, columns=2)
-        epoch_axis(self.loss_plot)
-        self.loss_plot.showGrid(x=True, y=True, alpha=0.3)
-        self.batch_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
-        self.kl_plot = pg.PlotWidget(title="KL (nats) or accuracy")
-        legend_below(self.kl_plot, columns=1)
-        epoch_axis(self.kl_plot)
-        self.kl_plot.showGrid(x=True, y=True, alpha=0.3)
         self.spanned_epochs = None  # the run length the x axes show
         # one curve per loss term the run reports (train_X, test_X), made when its first point arrives: the
         # registry's term table says its label and plot, so a model's own terms get curves too
         self.epoch_curves: dict[str, pg.PlotDataItem] = {}
-        plots = QtWidgets.QHBoxLayout()
-        plots.addWidget(self.loss_plot, 3)
-        plots.addWidget(self.kl_plot, 2)
-        layout.addLayout(plots, 2)  # the curves and their legends below them get two thirds
+        self._plots = None  # (loss plot, KL plot, batch curve): built when first shown or needed (_ensure_plots)
+        self.plots_box = QtWidgets.QWidget()
+        QtWidgets.QHBoxLayout(self.plots_box).setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plots_box, 2)  # the curves and their legends below them get two thirds
         samples_box = QtWidgets.QHBoxLayout()
         self.samples_view = ImageView("Samples from the model appear here after each epoch", minimum=160)
         self.samples_caption = QtWidgets.QLabel("")
@@ -205,6 +195,45 @@ class TrainPanel(Panel):
         samples_box.addWidget(self.samples_view, 1)
         layout.addLayout(samples_box, 1)
         layout.addWidget(self.samples_caption)
+
+    def _ensure_plots(self) -> tuple:
+        """The two plots and the batch-loss curve, built the first time they are shown or drawn on: two pyqtgraph
+        plots are most of what this panel costs to build, and a window that never opens the Train tab needs none."""
+        if self._plots is None:
+            # legends under the plots (inside, they covered the curves); x in epochs, the run's whole length
+            loss_plot = pg.PlotWidget(title="Loss per image (nats)")
+            legend_below(loss_plot, columns=2)
+            epoch_axis(loss_plot)
+            loss_plot.showGrid(x=True, y=True, alpha=0.3)
+            batch_curve = loss_plot.plot([], [], pen=pg.mkPen("#7f7f7f", width=1), name="loss (batches)")
+            kl_plot = pg.PlotWidget(title="KL (nats) or accuracy")
+            legend_below(kl_plot, columns=1)
+            epoch_axis(kl_plot)
+            kl_plot.showGrid(x=True, y=True, alpha=0.3)
+            row = self.plots_box.layout()
+            row.addWidget(loss_plot, 3)
+            row.addWidget(kl_plot, 2)
+            self._plots = (loss_plot, kl_plot, batch_curve)
+            if self.spanned_epochs is not None:
+                for plot in (loss_plot, kl_plot):
+                    span_epochs(plot, self.spanned_epochs)
+        return self._plots
+
+    @property
+    def loss_plot(self) -> pg.PlotWidget:
+        return self._ensure_plots()[0]
+
+    @property
+    def kl_plot(self) -> pg.PlotWidget:
+        return self._ensure_plots()[1]
+
+    @property
+    def batch_curve(self) -> pg.PlotDataItem:
+        return self._ensure_plots()[2]
+
+    def showEvent(self, event) -> None:
+        self._ensure_plots()
+        super().showEvent(event)
 
     # ----- settings -----
     def _dataset_changed(self) -> None:
@@ -308,8 +337,8 @@ class TrainPanel(Panel):
         self.progress.setFormat("%p%")
         self.samples_view.set_image(None)
         self.samples_caption.setText("")
-        for plot in (self.loss_plot, self.kl_plot):  # the earlier run's curves and legend entries go
-            item = plot.getPlotItem()
+        for plot in (self.loss_plot, self.kl_plot) if self._plots else ():  # the earlier run's curves and
+            item = plot.getPlotItem()                                          # legend entries go
             for curve in [c for c in self.epoch_curves.values() if c in item.items]:
                 item.removeItem(curve)
             item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # and its axes: the new run's
@@ -348,6 +377,8 @@ class TrainPanel(Panel):
         self._redraw_curves()
 
     def _redraw_curves(self) -> None:
+        if self._plots is None and not self.history and not self.batch_x:
+            return  # nothing to draw on plots not built yet
         points: dict[str, list[tuple[int, float]]] = {}
         for record in self.history:
             for key, side, term in registry.record_terms(record):

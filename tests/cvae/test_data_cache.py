@@ -275,6 +275,7 @@ def test_mapped_dataset_batches_moves_and_keeps_the_file_intact(hq, tmp_path):
     assert not torch.equal(load(hq, cache).images[0], data.images[0])
 
 
+@pytest.mark.slow  # over a second: two training runs side by side
 def test_training_from_the_map_gives_the_same_numbers_as_from_memory(tmp_path):
     from tests.fixtures import face_model
     from trainer import TrainConfig, Trainer

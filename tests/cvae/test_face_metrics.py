@@ -144,6 +144,7 @@ def judge_config(**overrides) -> AttributeJudgeConfig:
                                 **overrides)
 
 
+@pytest.mark.slow  # over a second: a training run read batch by batch
 def test_positive_weights_come_from_the_training_data_once_per_run(tmp_path):
     data = tiny_faces()
     judge = build_model(judge_config(positive_weighting=0.5))

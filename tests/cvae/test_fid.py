@@ -188,6 +188,7 @@ def random_inception_weights(seed: int = 0) -> dict[str, torch.Tensor]:
     return state
 
 
+@pytest.mark.slow  # over a second: two full Inception networks
 def test_our_network_equals_pytorch_fids_inception_with_the_same_weights(monkeypatch):
     """FidInception is pytorch-fid's InceptionV3([3]) layer for layer: loaded with the same (random) weights under
     the weight file's keys, both give the same 2048-d features. pytorch-fid's download is replaced by the same
@@ -205,6 +206,7 @@ def test_our_network_equals_pytorch_fids_inception_with_the_same_weights(monkeyp
         assert torch.equal(features, theirs(x)[0].flatten(1))
 
 
+@pytest.mark.slow  # over a second: a full Inception network
 def test_weights_missing_from_the_file_are_refused(empty_hub, tmp_path):
     state = random_inception_weights()
     del state["Mixed_7c.branch_pool.conv.weight"]

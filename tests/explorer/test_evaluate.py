@@ -50,6 +50,7 @@ def choose(panel, *names):
         box.setChecked(name in names)
 
 
+@pytest.mark.slow  # over a second: a whole evaluation from the panel
 def test_evaluating_writes_the_figures_and_lists_them(window, qtbot):
     panel = window.evaluate_panel
     choose(panel, "loss", "conditional-accuracy", "judge-fd")
@@ -89,6 +90,7 @@ def test_cancel_writes_nothing(window, qtbot):
     assert load_checkpoint(window.current_entry().path).metrics == before
 
 
+@pytest.mark.slow  # over a second: a whole evaluation from the panel
 def test_cancel_says_cancelling_at_once_and_the_bar_stays_where_it_was(window, qtbot):
     """Issue 19, 6: Cancel showed nothing for seconds, then the bar jumped to full and the status named the next
     phase. Now the panel says "Cancelling…" on the click; progress and phases still queued from the worker (the

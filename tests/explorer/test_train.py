@@ -205,3 +205,14 @@ def test_the_epoch_axis_reads_in_epochs_and_the_legends_sit_under_the_plots(qtbo
         assert legend.sceneBoundingRect().top() >= view.bottom()  # … from below the data area, never over it
         assert legend.sceneBoundingRect().width() > 0 and legend.isVisible()
     assert "held-out −ELBO" in [label.text for _, label in panel.loss_plot.getPlotItem().legend.items]
+
+
+def test_the_curves_are_built_when_the_train_tab_is_first_shown(main_window, qtbot):
+    """Opening a window on models (the latent map in front) does not pay for the Train panel's two plots; showing
+    the tab puts both on screen, the batch curve empty until a run reports."""
+    window, panel = main_window, main_window.train_panel
+    assert window.tabs.currentWidget() is not panel and panel._plots is None
+    window.select_panel("train")
+    qtbot.waitUntil(lambda: panel.loss_plot.isVisible() and panel.kl_plot.isVisible(), timeout=2000)
+    assert [panel.plots_box.layout().itemAt(i).widget() for i in range(2)] == [panel.loss_plot, panel.kl_plot]
+    assert panel.batch_curve.getData()[0] is None or len(panel.batch_curve.getData()[0]) == 0

@@ -114,6 +114,7 @@ def test_screenshot_writes_a_png(tmp_path, tiny_checkpoints, qapp, capsys):
     assert out.stat().st_size > 1000 and image.width() >= 900 and image.height() >= 600
 
 
+@pytest.mark.slow  # over a second: app runs on the bundled models
 def test_screenshot_with_a_bad_checkpoint_reports_on_stderr_and_fails(tmp_path, tiny_checkpoints, qapp, capsys):
     bad = tmp_path / "garbage.pt"
     bad.write_bytes(b"\x00" * 100)
@@ -161,6 +162,7 @@ def test_a_panel_that_does_not_apply_exits_non_zero(tiny_checkpoints, tmp_path, 
     assert "generate panel does not apply" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over a second: three app runs, two on the bundled models
 def test_the_first_checkpoint_given_is_selected_even_when_no_panel_applies(tmp_path, tiny_checkpoints, qapp,
                                                                            shown):
     faces = make_checkpoint(tmp_path / "faces.pt", "beta-cvae")
@@ -232,6 +234,7 @@ def test_generate_message_does_not_outlive_its_model(window, monkeypatch):
     assert window.generate_panel.message_box.isHidden() and window.generate_panel.grid is not None
 
 
+@pytest.mark.slow  # over a second: opens the bundled models
 def test_bundled_models_open(tmp_path, qapp):
     from cvae_explorer_resources import bundled_checkpoints  # installed under the project's own name
     paths = bundled_checkpoints()
@@ -246,6 +249,7 @@ def test_bundled_models_open(tmp_path, qapp):
     win.deleteLater()
 
 
+@pytest.mark.slow  # over a second: opens the bundled models
 def test_every_bundled_title_fits_the_model_list_at_the_default_window_size(tmp_path, qtbot):
     """Issue 19, 7: at the default size the list cut the face model's title ("celeba-beta-cvae — β-CVAE (mul…")."""
     from cvae_explorer_resources import bundled_checkpoints

@@ -233,6 +233,7 @@ def test_a_face_model_without_a_judge_gets_its_loss_and_says_what_was_skipped(tm
     assert "not conditioned on a class label" in result["skipped"]["conditional-accuracy"]
 
 
+@pytest.mark.slow  # over a second: a whole face evaluation
 def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_judge(tmp_path, capsys):
     from cvae.data import load_dataset
     from cvae.metrics import attribute_control, edit_control
@@ -263,6 +264,7 @@ def test_a_face_model_gets_attribute_control_and_editing_read_by_the_attribute_j
     assert "attribute_control" in out and "Wearing_Hat" in out and "gap" in out
 
 
+@pytest.mark.slow  # over a second: five whole evaluations, two judges each
 def test_a_second_judge_reads_the_face_figures_beside_the_first(tmp_path, capsys):
     """Issue 20: every face figure by two independent judges. --second-judge gives a second set of attribute-control
     and editing figures, each what that judge alone reads of the same decodes; --no-second-judge leaves it out; the
@@ -454,6 +456,7 @@ def run_cli(args, capsys):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow  # over a second: a whole evaluation through the CLI
 def test_cli_prints_the_figures_and_says_where_they_went(cvae, data, judge, capsys):
     code, out, err = run_cli([cvae, "--data-dir", data, "--judge", judge, "--fid-samples", "30", "--device", "cpu",
                               "--metrics", "loss,judge-fd,conditional-accuracy"], capsys)
