@@ -62,6 +62,11 @@ RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
     # (area-averaged), so that only shapes count
     "v2-slim-read300-lowpass-critic300": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0,
                                                attribute_read_size=32, critic=300.0), 1.0),
+    # round 5: round 4 plus a residual block at 64×64 (16 wide): round 4's faces showed the last nearest resize's
+    # 2×2 blocks, smoothed by one 3×3 conv only
+    "v2-slim-read300-lowpass-critic300-full16": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0,
+                                                      attribute_read_size=32, critic=300.0, full_size_width=16),
+                                                 1.0),
 }
 
 

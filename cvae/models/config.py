@@ -61,6 +61,9 @@ class ModelConfig(ImageModelConfig):
                                "block)", choices=ARCHITECTURES)
     label_injection: str = option("film", "residual decoder: how the label reaches each block, film (a per-channel "
                                   "scale and shift) or concat (constant planes)", choices=("film", "concat"))
+    full_size_width: int = option(0, "residual decoder: width of one more label-conditioned residual block at the "
+                                  "full image size before the image is drawn (0: none, and the last nearest "
+                                  "resize's 2×2 blocks are smoothed by the drawing conv alone)", low=0)
     likelihood: str = option("bernoulli", "pixel likelihood of the decoder; calibrated: a Gaussian whose σ is the "
                              "batch's RMS error (σ-VAE)", choices=LIKELIHOODS)
     gaussian_sigma: float = option(0.1, "standard deviation of the Gaussian likelihood", low=0, low_open=True,

@@ -47,7 +47,8 @@ class GenerativeModel(nn.Module):
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim) if self.variational else None
         if residual:  # labels reach every decoder block, by FiLM or by concatenation
             self.decoder = ResDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
-                                      config.image_channels, config.image_size, label_dim, config.label_injection)
+                                      config.image_channels, config.image_size, label_dim, config.label_injection,
+                                      config.full_size_width)
         else:
             self.decoder = ConvDecoder(config.latent_dim + label_dim, config.hidden_dim, config.conv_channels,
                                        config.image_channels, config.image_size,

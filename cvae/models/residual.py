@@ -75,10 +75,12 @@ class ResEncoder(nn.Module):
 class ResDecoder(nn.Module):
     """Fully connected to the smallest map; per stage a residual block (label-conditioned), a nearest-neighbour
     resize to the next size and a 3×3 conv to the next width; the last conv draws the image. Sizes follow the
-    encoder's, odd ones included. Returns pre-sigmoid means (or logits)."""
+    encoder's, odd ones included. `full_width` > 0 adds a 3×3 conv to that width and one more residual block at the
+    full size, so that pixel-level detail is drawn by more than the one conv after the last nearest-neighbour
+    resize (whose 2×2 blocks it otherwise shows). Returns pre-sigmoid means (or logits)."""
 
     def __init__(self, in_features: int, hidden_dim: int, channels: tuple[int, ...], out_channels: int,
-                 image_size: tuple[int, int], label_dim: int = 0, injection: str = FILM):
+                 image_size: tuple[int, int], label_dim: int = 0, injection: str = FILM, full_width: int = 0):
         super().__init__()
         self.label_dim = label_dim
         self.sizes = pooled_sizes(image_size, len(channels))
@@ -89,6 +91,11 @@ class ResDecoder(nn.Module):
         self.blocks = nn.ModuleList(ResBlock(width, label_dim, injection) for width in widths)
         self.convs = nn.ModuleList(nn.Conv2d(widths[i], widths[i + 1], 3, padding=1)
                                    for i in range(len(widths) - 1))
+        self.full_size = None
+        if full_width:
+            self.full_size = nn.ModuleDict({"conv": nn.Conv2d(widths[-1], full_width, 3, padding=1),
+                                            "block": ResBlock(full_width, label_dim, injection)})
+            widths.append(full_width)
         self.out_norm = _norm(widths[-1])
         self.to_image = nn.Conv2d(widths[-1], out_channels, 3, padding=1)
 
@@ -102,4 +109,6 @@ class ResDecoder(nn.Module):
             h = F.interpolate(h, size=size, mode="nearest")
             if stage < last:
                 h = self.convs[stage](F.silu(h))
+        if self.full_size is not None:
+            h = self.full_size["block"](self.full_size["conv"](F.silu(h)), labels)
         return self.to_image(F.silu(self.out_norm(h)))

@@ -311,3 +311,26 @@ def test_warp_conditioned_model_sees_the_warp_in_training_and_none_at_inference(
         ConditionalVAEConfig(warp_probability=1.5)
 
 
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_full_size_block_draws_at_the_image_size_and_reads_the_label(size):
+    """--full-size-width: one more label-conditioned residual block after the last resize, at every image size
+    (odd ones too). With every other label path silenced, the label still changes the image through that block
+    alone; a file written before the option (no such field) builds the decoder without it."""
+    config = BetaCVAEConfig(image_size=size, conv_channels=(4, 8), hidden_dim=16, num_attributes=5,
+                            architecture="residual", full_size_width=6)
+    model = build_model(config).eval()
+    assert model.decoder.full_size["conv"].out_channels == 6 and model.decoder.to_image.in_channels == 6
+    z, labels = torch.randn(2, config.latent_dim), torch.zeros(2, 5)
+    with torch.no_grad():
+        for block in model.decoder.blocks:
+            block.film.weight.zero_(), block.film.bias.zero_()
+        model.decoder.fc[0].weight[:, config.latent_dim:].zero_()  # the label beside z in the first layer
+        assert model.decode_logits(z, labels).shape == (2, 3, *size)
+        assert not torch.allclose(model.decode_logits(z, labels), model.decode_logits(z, labels + 1))
+        model.decoder.full_size["block"].film.weight.zero_()
+        model.decoder.full_size["block"].film.bias.zero_()
+        assert torch.allclose(model.decode_logits(z, labels), model.decode_logits(z, labels + 1))
+    old = {k: v for k, v in config.to_dict().items() if k != "full_size_width"}
+    assert build_model(config_from_dict("beta-cvae", old)).decoder.full_size is None
