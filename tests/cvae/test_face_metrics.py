@@ -176,6 +176,7 @@ def test_predict_and_probabilities_use_the_tuned_thresholds():
     assert torch.equal(judge.probabilities(images) > 0.5, judge.predict(images))
 
 
+@pytest.mark.slow  # over a second: two training runs, one in emulated bfloat16
 def test_cpu_bfloat16_training_is_applied_and_tracks_float32(tmp_path, monkeypatch):
     monkeypatch.setattr("trainer.loop.native_cpu_bf16", lambda: True)  # emulated bf16 still computes the same
     data = tiny_faces(32)
