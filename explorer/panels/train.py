@@ -296,6 +296,7 @@ class TrainPanel(Panel):
             self._say(str(exc))
             return False
         self.data_folder.commit()  # the run's folder is the session's from now on, and remembered
+        self._ensure_plots()  # here, on the GUI thread: the run's curves are drawn on them
         self.settings.setValue("train/dataset", spec.dataset)
         self._reset_live(keep=resume and spec.output == self.shown_output)
         self.shown_output = spec.output

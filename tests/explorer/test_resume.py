@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from PySide6 import QtCore
 
 from cvae.checkpoint import load_checkpoint
 from tests.explorer.test_train import set_up, wait_end, window  # noqa: F401 (window is a fixture)
@@ -55,9 +56,19 @@ def test_resume_on_other_data_is_refused_until_ticked_and_the_bar_counts_the_run
     panel.limit_spin.setValue(0)  # back to the run's own data: resumed where it stopped, counted in its own total
     shown = []
     original = panel._progress
-    panel._progress = lambda progress: (original(progress), shown.append(
-        (progress.epoch, progress.epochs, progress.batch, panel.progress.value(), panel.progress.maximum(),
-         panel.progress.format().split(" · ")[0])))
+
+    class Recorder(QtCore.QObject):
+        """The panel's progress slot plus a note of what the bar shows. A QObject's method, so the worker's signal
+        is queued to the GUI thread like the panel's own slot (a bare lambda would run on the worker thread)."""
+
+        @QtCore.Slot(object)
+        def progress(self, progress):
+            original(progress)
+            shown.append((progress.epoch, progress.epochs, progress.batch, panel.progress.value(),
+                          panel.progress.maximum(), panel.progress.format().split(" · ")[0]))
+
+    recorder = Recorder()
+    panel._progress = recorder.progress
     panel.last_result = None
     assert panel.start(resume=True)
     result = wait_end(qtbot, panel)
