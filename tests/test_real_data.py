@@ -51,9 +51,11 @@ def test_real_celeba_hq_faces():
 
 
 @needs("MNIST/raw")
-@pytest.mark.slow  # an epoch on 20,000 real digits
+@pytest.mark.slow  # an epoch on 5,000 real digits
 def test_one_epoch_of_real_training_beats_the_untrained_model(mnist, tmp_path):
+    """5,000 of the 20,000 digits: a quarter of the time (about 12 s instead of 40 here), still far past untrained."""
     train, test = mnist
+    train = train.subset(5000)
     torch.manual_seed(0)
     model = build_model(ConditionalVAEConfig())
     held_out = test.subset(2000)
@@ -61,7 +63,7 @@ def test_one_epoch_of_real_training_beats_the_untrained_model(mnist, tmp_path):
     result = Trainer(model, train, held_out, TrainConfig(epochs=1, device="cpu", sample_count=0),
                      tmp_path / "one.pt").run()
     trained = result.history[-1]["test_nelbo"]
-    assert trained < untrained - 100  # an untrained decoder is ~540 nats; one epoch gets to ~145
+    assert trained < untrained - 100  # untrained ~500 nats; one epoch of 5,000 got to 192 here (20,000: ~145)
     assert load_checkpoint(tmp_path / "one.pt").epoch == 1
 
 
