@@ -95,9 +95,9 @@ class ResDecoder(nn.Module):
         if full_width:
             self.full_size = nn.ModuleDict({"conv": nn.Conv2d(widths[-1], full_width, 3, padding=1),
                                             "block": ResBlock(full_width, label_dim, injection)})
-            widths.append(full_width)
-        self.out_norm = _norm(widths[-1])
-        self.to_image = nn.Conv2d(widths[-1], out_channels, 3, padding=1)
+        drawn_from = full_width or widths[-1]  # the width of the map the image is drawn from
+        self.out_norm = _norm(drawn_from)
+        self.to_image = nn.Conv2d(drawn_from, out_channels, 3, padding=1)
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(h).view(-1, *self.start_shape)

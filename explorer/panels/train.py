@@ -214,9 +214,6 @@ class TrainPanel(Panel):
             row.addWidget(loss_plot, 3)
             row.addWidget(kl_plot, 2)
             self._plots = (loss_plot, kl_plot, batch_curve)
-            if self.spanned_epochs is not None:
-                for plot in (loss_plot, kl_plot):
-                    span_epochs(plot, self.spanned_epochs)
         return self._plots
 
     @property
@@ -338,8 +335,8 @@ class TrainPanel(Panel):
         self.progress.setFormat("%p%")
         self.samples_view.set_image(None)
         self.samples_caption.setText("")
-        for plot in (self.loss_plot, self.kl_plot) if self._plots else ():  # the earlier run's curves and
-            item = plot.getPlotItem()                                          # legend entries go
+        for plot in (self.loss_plot, self.kl_plot):  # the earlier run's curves and legend entries go
+            item = plot.getPlotItem()
             for curve in [c for c in self.epoch_curves.values() if c in item.items]:
                 item.removeItem(curve)
             item.getViewBox().setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # and its axes: the new run's
@@ -378,8 +375,6 @@ class TrainPanel(Panel):
         self._redraw_curves()
 
     def _redraw_curves(self) -> None:
-        if self._plots is None and not self.history and not self.batch_x:
-            return  # nothing to draw on plots not built yet
         points: dict[str, list[tuple[int, float]]] = {}
         for record in self.history:
             for key, side, term in registry.record_terms(record):
