@@ -68,7 +68,8 @@ RECIPES: dict[str, tuple[dict, float]] = {  # name: (BetaCVAEConfig fields, β)
                                                       attribute_read_size=32, critic=300.0, full_size_width=16),
                                                  1.0),
     # round 6: round 5 reading at 48×48: the full-size judge stopped seeing round 4's and 5's glasses, whose thin
-    # frames 32×32 averages away; 48 keeps them and still blurs a 2-pixel stripe to half its contrast
+    # frames 32×32 averages away; 48 keeps them, and its 2-pixel windows still erase a stripe that alternates every
+    # pixel and halve one of period 3 (2-pixel-wide stripes pass)
     "v2-slim-read48-critic300-full16": (dict(V2, conv_channels=(16, 32, 64, 128), attribute_loss=300.0,
                                              attribute_read_size=48, critic=300.0, full_size_width=16), 1.0),
 }

@@ -9,6 +9,8 @@ export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
 # not to write bytecode, every run rewrites and compiles them all again: about a fifth of the inner loop's time
 unset PYTHONDONTWRITEBYTECODE
 # every core (pytest-xdist, one worker per core, each with its share of torch threads: tests/conftest.py); the
-# caller's own -n comes later on the line and wins (-n 0: one process, as a debugger wants)
-workers=${CVAE_TEST_WORKERS:-$(nproc 2>/dev/null || echo 1)}
+# caller's own -n comes later on the line and wins (-n 0: one process, as a debugger wants); at most 8 by default,
+# since each worker loads its own torch and Qt
+cores=$(nproc 2>/dev/null || echo 1)
+workers=${CVAE_TEST_WORKERS:-$(( cores < 8 ? cores : 8 ))}
 exec .venv/bin/python -m pytest -ra -n "$workers" "$@"
